@@ -1,0 +1,108 @@
+"""``rcc_acquisition`` / ``python -m rpi_camera_colony.acquisition``: run one camera's agent.
+
+Normally started by the conductor. The original package's arguments are accepted. With ``--auto-start`` it records
+on its own (settings from the arguments) until ``--max-acquisition-time`` or Ctrl-C, conductor or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import signal
+import socket
+import sys
+from typing import Optional
+
+from rpi_camera_colony import __version__
+
+logger = logging.getLogger(__name__)
+
+
+def _default_instance() -> str:
+    return socket.gethostname().replace(".", "_") or "camera"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rcc_acquisition",
+        description="RPi Camera Colony: acquisition agent for one camera (normally started by rcc_conductor).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", "-v", action="version", version=__version__)
+    general = parser.add_argument_group("General")
+    general.add_argument("--print-interval", "-pi", type=float, default=0.5, help="accepted for compatibility; unused")
+    agent = parser.add_argument_group("PiAcquisitionControl")
+    agent.add_argument("--instance-name", "-id", default=_default_instance(), help="name of this camera")
+    agent.add_argument("--data-path", "-p", default="/home/pi/data/", help="where to store recordings")
+    agent.add_argument("--acquisition-name", "-n", default=None, help="name of the recording (--auto-start)")
+    agent.add_argument("--acquisition-group", "-g", default="", help="group folder of the recording (--auto-start)")
+    agent.add_argument("--max-acquisition-time", "-t", type=float, default=7200, help="seconds; a recording stops itself after this (0: no limit)")
+    agent.add_argument("--log-ip", "-lip", default=None, help="conductor's log address (default: the control address)")
+    agent.add_argument("--log-port", "-lport", type=int, default=55555, help="conductor's log port")
+    agent.add_argument("--log-level", "-ll", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
+    agent.add_argument("--control-stream-ip", "-cip", default="127.0.0.1", help="conductor's control address")
+    agent.add_argument("--control-stream-port", "-cport", type=int, default=54545, help="conductor's control port")
+    agent.add_argument("--heartbeat-interval", type=float, default=0.5, help="seconds between status messages")
+    agent.add_argument("--no-log-forwarding", action="store_true", help="do not send log records to the conductor")
+    agent.add_argument("--camera-backend", choices=["auto", "simulated", "picamera2", "picamera"], default=None)
+    agent.add_argument("--ttl-backend", choices=["auto", "simulated", "gpiozero", "rpi_gpio"], default=None)
+    agent.add_argument("--auto-start", "-a", action="store_true", help="record right away without a conductor")
+    agent.add_argument("-fps", "--framerate", type=int, default=30, help="framerate (--auto-start)")
+    agent.add_argument("-res", "--resolution", nargs=2, type=int, default=(1600, 1200), metavar=("W", "H"), help="resolution (--auto-start)")
+    agent.add_argument("-s", "--stream-video", action="store_true", help="accepted for compatibility")
+    agent.add_argument("-sip", "--stream-ip", default="", help="accepted for compatibility")
+    agent.add_argument("-sport", "--stream-port", type=int, default=8001, help="accepted for compatibility")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format=f"%(asctime)s {args.instance_name} %(levelname)s %(name)s: %(message)s")
+
+    from rpi_camera_colony.acquisition.acquisition_control import PiAcquisitionControl
+    from rpi_camera_colony.config.loading import controller_from_dict
+    from rpi_camera_colony.exc import ColonyError
+
+    try:
+        agent = PiAcquisitionControl(
+            instance_name=args.instance_name,
+            control_address=args.control_stream_ip,
+            control_port=args.control_stream_port,
+            log_address=None if args.no_log_forwarding else (args.log_ip or args.control_stream_ip),
+            log_port=None if args.no_log_forwarding else args.log_port,
+            log_level=args.log_level,
+            data_path=args.data_path,
+            max_acquisition_time=args.max_acquisition_time,
+            heartbeat_interval=args.heartbeat_interval,
+            camera_backend=args.camera_backend,
+            ttl_backend=args.ttl_backend,
+        )
+    except ColonyError as err:
+        print(f"rcc_acquisition: {err}", file=sys.stderr)
+        return 2
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        logger.info("signal %d: stopping", signum)
+        agent.request_shutdown()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        if args.auto_start:
+            settings = controller_from_dict(
+                {"name": args.instance_name, "framerate": args.framerate, "resolution": list(args.resolution)}
+            )
+            agent.configure(settings)
+            now = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+            agent.start(acquisition_name=args.acquisition_name or f"rcc_auto_{now}", acquisition_time=now, acquisition_group=args.acquisition_group)
+        agent.run()
+    except ColonyError as err:
+        logger.error("%s", err)
+        agent.close()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,525 @@
+"""The acquisition agent (runs on each Pi, or as a local process with simulated cameras).
+
+One thread runs :meth:`PiAcquisitionControl.run`: it owns the DEALER socket to the conductor (identity = instance
+name) and the log socket, answers every command, sends ``hello`` on connect and ``heartbeat`` with live status about
+twice a second, and forwards this package's log records to the conductor. The camera runs on its own thread; its
+events reach the loop through a queue and a :class:`~rpi_camera_colony.network_communication.Waker`.
+
+``start`` is acknowledged only after the first frame was encoded and written, so "recording" is a fact, not a hope.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import queue
+import re
+import shutil
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Optional
+
+import zmq
+
+from rpi_camera_colony import protocol
+from rpi_camera_colony.acquisition import backends
+from rpi_camera_colony.acquisition.cameras.base import CameraBackend
+from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording, host_info, versions
+from rpi_camera_colony.acquisition.ttl.base import TTLBackend
+from rpi_camera_colony.acquisition.writers import RecordingFiles
+from rpi_camera_colony.clock import CameraClock
+from rpi_camera_colony.config.loading import controller_from_dict
+from rpi_camera_colony.config.settings import ControllerSettings
+from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
+from rpi_camera_colony.network_communication import QueueLogHandler, Waker, configure_socket, endpoint
+
+logger = logging.getLogger(__name__)
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*$")
+FIRST_FRAME_TIMEOUT = 10.0
+LOG_BUFFER = 10_000
+
+
+def check_name_part(label: str, value: Any) -> str:
+    """Check a value that becomes part of a folder or file name.
+
+    Raises:
+        RecordingError: if it is empty or holds characters other than letters, digits, '_', '-' and '.'.
+    """
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise RecordingError(
+            f"{label} {value!r} cannot be used in file names: use letters, digits, '_', '-' and '.' only"
+        )
+    return value
+
+
+class PiAcquisitionControl:
+    """The agent of one camera.
+
+    Args:
+        instance_name: the camera's name (its ``[[name]]`` in the config); its identity on the control socket.
+        control_address, control_port: the conductor's control (ROUTER) socket to connect to.
+        log_address, log_port: the conductor's log socket (None: do not forward log records).
+        log_level: level of the records forwarded.
+        data_path: default ``remote_data_path`` (the conductor's ``configure`` overrides it).
+        max_acquisition_time: seconds after which a recording stops itself (0: no limit); ``configure`` overrides it.
+        heartbeat_interval: seconds between heartbeats.
+        camera_backend, ttl_backend: force a backend (else the config key, ``RCC_*_BACKEND``, then ``auto``).
+        clock: the camera clock (simulated backends only).
+    """
+
+    def __init__(
+        self,
+        *,
+        instance_name: str,
+        control_address: str,
+        control_port: int,
+        log_address: Optional[str] = None,
+        log_port: Optional[int] = None,
+        log_level: str = "INFO",
+        data_path: str = "/home/pi/data/",
+        max_acquisition_time: float = 7200,
+        heartbeat_interval: float = 0.5,
+        camera_backend: Optional[str] = None,
+        ttl_backend: Optional[str] = None,
+        clock: Optional[CameraClock] = None,
+    ) -> None:
+        self.instance_name = check_name_part("instance name", instance_name)
+        self.data_path = data_path
+        self.max_acquisition_time = float(max_acquisition_time)
+        self.heartbeat_interval = heartbeat_interval
+        self._camera_override = camera_backend
+        self._ttl_override = ttl_backend
+        self.clock = clock or CameraClock()
+        self.state = "idle"
+        self.settings: Optional[ControllerSettings] = None
+        self.camera: Optional[CameraBackend] = None
+        self.ttl: Optional[TTLBackend] = None
+        self._backend_info: Optional[BackendInfo] = None
+        self._unsupported: list[str] = []
+        self.recording: Optional[Recording] = None
+        self.last_summary: dict[str, Any] = {}
+        self.error: Optional[str] = None
+        self._pending_start: Optional[tuple[str, float]] = None
+        self._shutdown_requested = False
+        self._closed = False
+        self._done = False
+
+        self._context: zmq.Context[Any] = zmq.Context()
+        self._events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self._records: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._log_backlog: deque[dict[str, Any]] = deque(maxlen=LOG_BUFFER)
+        self._waker = Waker(self._context)
+        self._dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
+        configure_socket(self._dealer, address=control_address)
+        self._dealer.setsockopt(zmq.IDENTITY, instance_name.encode())
+        self._dealer.connect(endpoint(control_address, control_port))
+        self._log_socket: Optional[zmq.Socket[bytes]] = None
+        self._log_handler: Optional[QueueLogHandler] = None
+        if log_address is not None and log_port is not None:
+            # PUSH, not PUB: records queue from the moment we connect, so none is lost before the link is up.
+            self._log_socket = self._context.socket(zmq.PUSH)
+            configure_socket(self._log_socket, address=log_address)
+            self._log_socket.setsockopt(zmq.SNDHWM, LOG_BUFFER)
+            self._log_socket.connect(endpoint(log_address, log_port))
+            self._log_handler = QueueLogHandler(instance_name, self._records, self._waker, level=getattr(logging, log_level.upper(), logging.INFO))
+            package_logger = logging.getLogger("rpi_camera_colony")
+            package_logger.addHandler(self._log_handler)
+            if package_logger.getEffectiveLevel() > self._log_handler.level:
+                package_logger.setLevel(self._log_handler.level)
+
+    # -- public, in-process API (call from the thread that runs the agent, or before run()) --------------------
+
+    def configure(self, settings: ControllerSettings, *, data_path: Optional[str] = None, max_acquisition_time: Optional[float] = None) -> list[str]:
+        """Choose and configure the backends for ``settings``; return the settings the camera cannot honour.
+
+        Raises:
+            RecordingError: while recording.
+            BackendError: if a backend is not available or rejects a setting.
+        """
+        if self.state in ("recording", "previewing"):
+            raise RecordingError(f"cannot configure while {self.state}: stop first")
+        camera_name, camera_reason = backends.resolve("camera", self._camera_override, settings.camera_backend, backends.CAMERA_BACKENDS, backends.CAMERA_ENV)
+        ttl_name, ttl_reason = backends.resolve("ttl", self._ttl_override, settings.ttl_backend, backends.TTL_BACKENDS, backends.TTL_ENV)
+        self._release_backends()
+        self.camera = backends.create_camera(camera_name, clock=self.clock)
+        self.ttl = backends.create_ttl(ttl_name, clock=self.clock)
+        logger.info("%s; %s", camera_reason, ttl_reason)
+        self._unsupported = self.camera.configure(settings)
+        if self._unsupported:
+            logger.warning("settings without effect on the %s camera: %s", camera_name, ", ".join(self._unsupported))
+        self._backend_info = BackendInfo(camera_name, ttl_name, camera_reason, ttl_reason)
+        self.settings = settings
+        if data_path is not None:
+            self.data_path = data_path
+        if max_acquisition_time is not None:
+            self.max_acquisition_time = float(max_acquisition_time)
+        self.state = "configured"
+        self.error = None
+        return list(self._unsupported)
+
+    def start(self, *, acquisition_name: str, acquisition_time: str, acquisition_group: str = "") -> Recording:
+        """Start recording (returns once the camera runs; the first frame follows within a frame period).
+
+        Raises:
+            RecordingError: if not configured, already recording, a name is unusable, or the camera fails to start.
+        """
+        if self.settings is None or self.camera is None or self.ttl is None or self._backend_info is None:
+            raise RecordingError("not configured: send 'configure' before 'start'")
+        if self.state in ("recording", "previewing"):
+            raise RecordingError(f"already {self.state}: stop first")
+        name = check_name_part("acquisition_name", acquisition_name)
+        when = check_name_part("acquisition_time", acquisition_time)
+        group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
+        files = None
+        if self.settings.save_data:
+            files = RecordingFiles.create(data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=when)
+        recording = Recording(
+            settings=self.settings,
+            camera=self.camera,
+            ttl=self.ttl,
+            acquisition=AcquisitionInfo(name, group, when),
+            files=files,
+            backends=self._backend_info,
+            unsupported=self._unsupported,
+            on_event=self._camera_event,
+        )
+        recording.start()
+        self.recording = recording
+        self.state = "recording"
+        self.error = None
+        logger.info(
+            "recording %s at %dx%d@%dfps to %s",
+            name, *self.settings.resolution, self.settings.framerate, files.folder if files else "nowhere (save_data = False)",
+        )
+        return recording
+
+    def preview(self) -> None:
+        """Run the camera without recording (to aim it); ``stop`` ends it.
+
+        Raises:
+            RecordingError: if not configured or busy.
+        """
+        if self.camera is None:
+            raise RecordingError("not configured: send 'configure' before 'preview'")
+        if self.state in ("recording", "previewing"):
+            raise RecordingError(f"already {self.state}")
+        try:
+            self.camera.start(None, lambda frame: None, lambda err: self._camera_event("error", {"error": str(err)}))
+        except BackendError as err:
+            raise RecordingError(str(err)) from err
+        self.state = "previewing"
+
+    def stop(self, reason: str = "requested") -> dict[str, Any]:
+        """Stop recording or preview and finish every file; return the recording's summary (empty if idle)."""
+        if self.state == "previewing" and self.camera is not None:
+            self.camera.stop()
+            self.state = "configured"
+            return {}
+        recording = self.recording
+        if recording is None or self.state != "recording":
+            return dict(self.last_summary)
+        summary = recording.stop(reason)
+        self.last_summary = summary
+        self.state = "error" if recording.error else "stopped"
+        if recording.error:
+            self.error = recording.error
+        logger.info(
+            "stopped (%s): %d frames, %d dropped, %d TTL pulses out, %d TTL edges in",
+            summary["stop_reason"], summary["frames"], summary["dropped"], summary["ttl_out"], summary["ttl_in"],
+        )
+        return summary
+
+    def request_shutdown(self) -> None:
+        """Ask the loop to stop recording and exit (safe from signal handlers and other threads)."""
+        self._shutdown_requested = True
+        self._waker.wake()
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve the conductor until told to close or :meth:`request_shutdown` is called; then close."""
+        poller = zmq.Poller()
+        poller.register(self._dealer, zmq.POLLIN)
+        poller.register(self._waker.socket, zmq.POLLIN)
+        self._send(self._hello())
+        next_heartbeat = time.monotonic()
+        try:
+            while not self._done:
+                now = time.monotonic()
+                deadline = min([next_heartbeat, *self._deadlines()])
+                events = dict(poller.poll(max(0, int((deadline - now) * 1000))))
+                if self._waker.socket in events:
+                    self._waker.drain()
+                self._handle_camera_events()
+                if self._dealer in events:
+                    self._receive_commands()
+                self._check_deadlines()
+                if self._shutdown_requested:
+                    self._finish("agent shutdown")
+                now = time.monotonic()
+                if now >= next_heartbeat or self._done:
+                    self._send(self._heartbeat())
+                    next_heartbeat = now + self.heartbeat_interval
+                self._forward_logs()
+        finally:
+            self.close()
+
+    def _deadlines(self) -> list[float]:
+        found = []
+        if self._pending_start is not None:
+            found.append(self._pending_start[1])
+        recording = self.recording
+        if self.state == "recording" and recording is not None and recording.started_monotonic and self.max_acquisition_time > 0:
+            found.append(recording.started_monotonic + self.max_acquisition_time)
+        return found
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        if self._pending_start is not None and now >= self._pending_start[1]:
+            request_id, _ = self._pending_start
+            self._pending_start = None
+            self.stop("error: no frame arrived after start")
+            self._reply(request_id, ok=False, error=f"the camera delivered no frame within {FIRST_FRAME_TIMEOUT:.0f} s of start")
+        recording = self.recording
+        if (
+            self.state == "recording"
+            and recording is not None
+            and recording.started_monotonic is not None
+            and self.max_acquisition_time > 0
+            and now - recording.started_monotonic >= self.max_acquisition_time
+        ):
+            logger.warning("max_acquisition_time of %g s reached: stopping", self.max_acquisition_time)
+            self.stop("max_acquisition_time")
+            self._send(self._heartbeat())
+
+    def _finish(self, reason: str) -> None:
+        if self.state in ("recording", "previewing"):
+            self.stop(reason)
+        self._done = True
+
+    def _camera_event(self, name: str, details: dict[str, Any]) -> None:
+        """Called from the camera thread."""
+        self._events.put((name, details))
+        self._waker.wake()
+
+    def _handle_camera_events(self) -> None:
+        while True:
+            try:
+                name, details = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if name == "first_frame" and self._pending_start is not None:
+                request_id, _ = self._pending_start
+                self._pending_start = None
+                self._reply(request_id, ok=True, data={"first_frame": details, **self._status()})
+            elif name == "error":
+                self.error = details.get("error", "camera error")
+                logger.error("camera failed: %s", self.error)
+                was_recording = self.state == "recording"
+                self.stop(f"error: {self.error}")
+                if self._pending_start is not None:
+                    request_id, _ = self._pending_start
+                    self._pending_start = None
+                    self._reply(request_id, ok=False, error=f"camera failed: {self.error}")
+                self.state = "error"
+                if was_recording:
+                    self._send(self._heartbeat())
+
+    def _receive_commands(self) -> None:
+        while True:
+            try:
+                frames = self._dealer.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            data = frames[-1]
+            try:
+                message = protocol.decode(data)
+            except ProtocolError as err:
+                logger.warning("refused a message: %s", err)
+                self._send(protocol.error(protocol.peek_id(data), str(err)))
+                continue
+            kind = message["type"]
+            if kind == "hello_request":
+                self._send(self._hello())
+            elif kind == "command":
+                self._dispatch(message)
+            elif kind == "error":
+                logger.warning("the conductor refused a message: %s", message.get("error"))
+            else:
+                self._send(protocol.error(message["id"], f"an agent does not accept '{kind}' messages"))
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        request_id, name, args = message["id"], message["command"], message.get("args", {})
+        try:
+            if name == "start":
+                self._command_start(request_id, args)
+                return
+            data = getattr(self, f"_command_{name}")(args)
+        except (ColonyError, ValueError, TypeError, KeyError) as err:
+            logger.error("command %s failed: %s", name, err)
+            self._reply(request_id, ok=False, error=str(err))
+            return
+        self._reply(request_id, ok=True, data=data)
+        if name == "close":
+            self._done = True
+
+    def _command_configure(self, args: dict[str, Any]) -> dict[str, Any]:
+        settings = controller_from_dict(args.get("settings", {}))
+        if settings.name != self.instance_name:
+            raise ConfigError([f"settings are for camera {settings.name!r}, but this agent is {self.instance_name!r}"])
+        max_time = args.get("max_acquisition_time")
+        if max_time is not None and (not isinstance(max_time, (int, float)) or max_time < 0):
+            raise ConfigError([f"max_acquisition_time = {max_time!r}: must be a number of seconds >= 0"])
+        data_path = args.get("data_path")
+        if data_path is not None and (not isinstance(data_path, str) or not data_path):
+            raise ConfigError([f"data_path = {data_path!r}: must be a non-empty path"])
+        unsupported = self.configure(settings, data_path=data_path, max_acquisition_time=max_time)
+        return {"unsupported": unsupported, "backend": dataclasses.asdict(self._backend_info) if self._backend_info else {}}
+
+    def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
+        try:
+            self.start(
+                acquisition_name=args.get("acquisition_name", ""),
+                acquisition_time=args.get("acquisition_time", ""),
+                acquisition_group=args.get("acquisition_group", ""),
+            )
+        except RecordingError as err:
+            self.state = "error"
+            self.error = str(err)
+            raise
+        self._pending_start = (request_id, time.monotonic() + FIRST_FRAME_TIMEOUT)
+
+    def _command_stop(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"summary": self.stop(str(args.get("reason", "requested")))}
+
+    def _command_preview(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.preview()
+        return {}
+
+    def _command_close(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"summary": self.stop("agent closed")}
+
+    def _command_status(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._status()
+
+    def _command_ping(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"agent_time": time.time(), "camera_time_us": self.clock.now_us(), "echo": args.get("echo")}
+
+    def _command_inject_ttl_in(self, args: dict[str, Any]) -> dict[str, Any]:
+        from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
+
+        if not isinstance(self.ttl, SimulatedTTL):
+            raise BackendError("inject_ttl_in works only with the simulated TTL backend")
+        count = args.get("count", 1)
+        if not isinstance(count, int) or not 1 <= count <= 10_000:
+            raise ValueError(f"count = {count!r}: must be a whole number in 1..10000")
+        injected = sum(self.ttl.inject_edge(level=1 if i % 2 == 0 else 0) for i in range(count))
+        return {"injected": injected}
+
+    # -- messages ---------------------------------------------------------------------------------------------
+
+    def _reply(self, request_id: str, *, ok: bool, error: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
+        self._send(protocol.reply(request_id, ok=ok, state=self.state, error=error, data=data))
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._dealer.send(protocol.encode(message), zmq.NOBLOCK)
+        except zmq.Again:
+            logger.debug("conductor not reachable; %s not sent", message.get("type"))
+        except ProtocolError as err:
+            logger.error("could not send %s: %s", message.get("type"), err)
+
+    def _free_disk(self) -> Optional[int]:
+        path = Path(self.data_path).expanduser()
+        for candidate in (path, *path.parents):
+            if candidate.exists():
+                try:
+                    return shutil.disk_usage(candidate).free
+                except OSError:
+                    return None
+        return None
+
+    def _status(self) -> dict[str, Any]:
+        stats = self.recording.stats() if self.recording is not None and self.state == "recording" else {}
+        return {
+            "state": self.state,
+            "stats": stats,
+            "free_disk": self._free_disk(),
+            "error": self.error,
+            "last_summary": self.last_summary,
+            "time": time.time(),
+        }
+
+    def _hello(self) -> dict[str, Any]:
+        return {
+            "type": "hello",
+            "id": protocol.new_id(),
+            "instance": self.instance_name,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "versions": versions(),
+            "host": host_info(),
+            "pid": os.getpid(),
+            "backend": self._backend_info.camera if self._backend_info else None,
+            "free_disk": self._free_disk(),
+            "state": self.state,
+        }
+
+    def _heartbeat(self) -> dict[str, Any]:
+        return {"type": "heartbeat", "id": protocol.new_id(), **self._status()}
+
+    # -- logs -------------------------------------------------------------------------------------------------
+
+    def _forward_logs(self) -> None:
+        if self._log_socket is None:
+            return
+        while True:
+            try:
+                self._log_backlog.append(self._records.get_nowait())
+            except queue.Empty:
+                break
+        while self._log_backlog:
+            record = self._log_backlog[0]
+            try:
+                self._log_socket.send_multipart(protocol.encode_log(record), zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._log_backlog.popleft()
+
+    # -- shutdown ---------------------------------------------------------------------------------------------
+
+    def _release_backends(self) -> None:
+        for backend in (self.camera, self.ttl):
+            if backend is not None:
+                try:
+                    backend.close()
+                except Exception as err:  # closing must go on for the other backend
+                    logger.error("closing %s failed: %s", backend.name, err)
+        self.camera = None
+        self.ttl = None
+
+    def close(self) -> None:
+        """Stop any recording, release backends and sockets. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.state in ("recording", "previewing"):
+            self.stop("agent closed")
+        self._release_backends()
+        if self._log_handler is not None:
+            logging.getLogger("rpi_camera_colony").removeHandler(self._log_handler)
+            self._forward_logs()
+        for sock in (self._dealer, self._log_socket):
+            if sock is not None:
+                sock.close(linger=1000)  # let the last reply and log records leave
+        self._waker.close()
+        self._context.term()
+        self.state = "closed"
+
+    def __enter__(self) -> PiAcquisitionControl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

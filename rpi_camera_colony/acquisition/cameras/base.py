@@ -1,0 +1,68 @@
+"""What a camera backend provides to the agent."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
+
+from rpi_camera_colony.clock import CameraClock
+from rpi_camera_colony.config.settings import ControllerSettings
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """One frame delivered by a camera (after it was encoded and written, when recording)."""
+
+    index: int  #: sensor frame number (gaps mean frames the sensor produced but we did not get)
+    timestamp_us: int  #: sensor timestamp on the camera clock, microseconds
+    sys_time: float  #: time.time() when the frame was captured
+    size: int  #: bytes of encoded video for this frame (0 in preview)
+    keyframe: bool
+
+
+class VideoOutput(Protocol):
+    """Where encoded H.264 goes (a file opened by the agent, or any object with ``write``)."""
+
+    def write(self, data: bytes, /) -> Any: ...
+
+
+FrameCallback = Callable[[FrameInfo], None]
+ErrorCallback = Callable[[BaseException], None]
+
+
+class CameraBackend(abc.ABC):
+    """A camera that records H.264 to a binary output and reports every frame.
+
+    Callbacks run on the backend's own thread; they must be quick and must not raise.
+    """
+
+    name: str = "abstract"
+
+    def __init__(self, *, clock: Optional[CameraClock] = None) -> None:
+        self.clock = clock or CameraClock()
+
+    @abc.abstractmethod
+    def configure(self, settings: ControllerSettings) -> list[str]:
+        """Apply settings; return the names of settings this backend cannot honour (they are logged by the caller).
+
+        Raises:
+            BackendError: if a setting is impossible for this camera.
+        """
+
+    @abc.abstractmethod
+    def start(self, output: Optional[VideoOutput], on_frame: FrameCallback, on_error: ErrorCallback) -> None:
+        """Start capturing; encode to ``output`` (None: preview only, nothing is encoded or written).
+
+        Raises:
+            BackendError: if the camera cannot start.
+        """
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop capturing; returns after the last frame was delivered and the encoder flushed. Safe to call twice."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the camera. Safe to call twice."""

@@ -1,0 +1,247 @@
+"""A simulated camera that behaves like a real one: paced frames, real H.264, honest drops.
+
+Frames are produced on a monotonic schedule at the configured framerate. Each frame carries its sensor frame number
+as a 32-bit barcode across the top of the picture (see :func:`draw_frame_index` / :func:`read_frame_index`), so a
+test can decode the video and check every frame. Encoding uses libx264 through PyAV on the capture thread; when it
+falls behind, the frame slots that passed are skipped and show as gaps in the frame numbers and timestamps, exactly
+as dropped frames do on a real camera. Nothing is ever faked to fill a gap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from fractions import Fraction
+from typing import Any, Optional
+
+import numpy as np
+
+from rpi_camera_colony.acquisition.cameras.base import (
+    CameraBackend,
+    ErrorCallback,
+    FrameCallback,
+    FrameInfo,
+    VideoOutput,
+)
+from rpi_camera_colony.clock import CameraClock
+from rpi_camera_colony.config.settings import ControllerSettings
+from rpi_camera_colony.exc import BackendError
+
+logger = logging.getLogger(__name__)
+
+INDEX_BITS = 32
+_DARK, _LIGHT = 16, 235
+
+#: Seed settings the simulation renders; every other camera setting has no effect on synthetic pixels.
+SIMULATED_SETTINGS = ("framerate", "resolution", "vflip", "hflip", "brightness", "contrast", "color_effects")
+NO_EFFECT_IN_SIMULATION = (
+    "image_denoise",
+    "iso",
+    "led",
+    "preview_alpha",
+    "saturation",
+    "sharpness",
+    "still_stats",
+    "video_denoise",
+    "video_stabilization",
+    "zoom",
+)
+
+
+def _band_height(height: int) -> int:
+    return max(8, height // 16)
+
+
+def draw_frame_index(luma: np.ndarray, index: int) -> None:
+    """Draw ``index`` as a 32-block barcode across the top band of a luma (Y) plane, in place."""
+    height, width = luma.shape
+    block = width // INDEX_BITS
+    band = _band_height(height)
+    for bit in range(INDEX_BITS):
+        value = _LIGHT if (index >> (INDEX_BITS - 1 - bit)) & 1 else _DARK
+        luma[:band, bit * block : (bit + 1) * block] = value
+
+
+def read_frame_index(luma: np.ndarray) -> int:
+    """Read back the frame number drawn by :func:`draw_frame_index` from a decoded luma plane."""
+    height, width = luma.shape
+    block = width // INDEX_BITS
+    band = _band_height(height)
+    rows = luma[band // 4 : band - band // 4]
+    index = 0
+    for bit in range(INDEX_BITS):
+        cells = rows[:, bit * block + block // 4 : (bit + 1) * block - block // 4]
+        index = (index << 1) | int(float(cells.mean()) > 128)
+    return index
+
+
+class SimulatedCamera(CameraBackend):
+    """Synthetic camera; see the module docstring.
+
+    Args:
+        clock: the camera clock that stamps frames.
+        encoder_preset: libx264 preset (``ultrafast`` keeps several cameras real-time on a laptop).
+    """
+
+    name = "simulated"
+
+    def __init__(self, *, clock: Optional[CameraClock] = None, encoder_preset: str = "ultrafast") -> None:
+        super().__init__(clock=clock)
+        self._encoder_preset = encoder_preset
+        self._settings: Optional[ControllerSettings] = None
+        self._base: Optional[np.ndarray] = None
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self.frames_skipped = 0
+
+    def configure(self, settings: ControllerSettings) -> list[str]:
+        width, height = settings.resolution
+        if width < INDEX_BITS * 2:
+            raise BackendError(f"resolution {width}x{height}: the simulated camera needs a width of at least {INDEX_BITS * 2}")
+        self._settings = settings
+        self._base = self._make_base_image(settings)
+        changed = [name for name in NO_EFFECT_IN_SIMULATION if getattr(settings, name) != getattr(ControllerSettings(name=""), name)]
+        return changed + [name for name, _ in settings.camera_extras]
+
+    @staticmethod
+    def _make_base_image(settings: ControllerSettings) -> np.ndarray:
+        width, height = settings.resolution
+        y, x = np.mgrid[0:height, 0:width]
+        luma = 64.0 + 96.0 * (x / max(1, width - 1)) + 32.0 * (y / max(1, height - 1))
+        luma = (luma - 128.0) * (1.0 + settings.contrast / 100.0) + 128.0 + (settings.brightness - 50) * 2.0
+        if settings.hflip:
+            luma = luma[:, ::-1]
+        if settings.vflip:
+            luma = luma[::-1, :]
+        frame = np.empty((height * 3 // 2, width), dtype=np.uint8)
+        frame[:height] = np.clip(luma, _DARK, _LIGHT).astype(np.uint8)
+        quarter = height // 4  # yuv420p: U then V, each width*height/4 bytes = height/4 rows of this array
+        if settings.color_effects is None:  # colour: a gentle blue-yellow gradient
+            frame[height : height + quarter] = (96 + 64 * x[:quarter] / max(1, width - 1)).astype(np.uint8)
+            frame[height + quarter :] = 150
+        else:  # picamera's color_effects=(u, v): fixed chroma, (128, 128) is black and white
+            u, v = settings.color_effects
+            frame[height : height + quarter] = u
+            frame[height + quarter :] = v
+        return frame
+
+    def start(self, output: Optional[VideoOutput], on_frame: FrameCallback, on_error: ErrorCallback) -> None:
+        if self._settings is None or self._base is None:
+            raise BackendError("camera is not configured: send 'configure' before 'start'")
+        if self._thread is not None and self._thread.is_alive():
+            raise BackendError("camera is already running")
+        fault = self._settings.sim_fault
+        if fault == "fail_at_start":
+            raise BackendError("simulated camera failure at start (sim_fault = fail_at_start)")
+        if fault == "crash_at_start":
+            logger.critical("simulated hard crash at start (sim_fault = crash_at_start)")
+            logging.shutdown()
+            os._exit(70)
+        encoder = self._open_encoder(self._settings) if output is not None else None
+        self._stop.clear()
+        self.frames_skipped = 0
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(self._settings, self._base, encoder, output, on_frame, on_error),
+            name=f"rcc-sim-camera-{self._settings.name}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _open_encoder(self, settings: ControllerSettings) -> Any:
+        try:
+            import av
+        except ImportError as err:  # pragma: no cover - av is a hard dependency
+            raise BackendError(f"PyAV is needed to encode simulated video: {err}") from None
+        width, height = settings.resolution
+        try:
+            encoder = av.CodecContext.create("libx264", "w")
+            encoder.width = width
+            encoder.height = height
+            encoder.pix_fmt = "yuv420p"
+            encoder.time_base = Fraction(1, settings.framerate)
+            encoder.framerate = Fraction(settings.framerate, 1)
+            encoder.gop_size = settings.framerate
+            encoder.max_b_frames = 0
+            encoder.thread_count = 1
+            encoder.options = {"preset": self._encoder_preset, "tune": "zerolatency"}
+            encoder.open()
+        except Exception as err:
+            raise BackendError(f"cannot open the H.264 encoder: {err}") from err
+        return encoder
+
+    def _run(
+        self,
+        settings: ControllerSettings,
+        base: np.ndarray,
+        encoder: Any,
+        output: Optional[VideoOutput],
+        on_frame: FrameCallback,
+        on_error: ErrorCallback,
+    ) -> None:
+        import av
+
+        period = 1.0 / settings.framerate
+        height = settings.resolution[1]
+        frame = base.copy()
+        luma = frame[:height]
+        band = _band_height(height)
+        bar = max(4, settings.resolution[0] // 80)
+        pending: deque[FrameInfo] = deque()
+        start = time.monotonic() + period
+        slot = 0
+        try:
+            while True:
+                due = start + slot * period
+                wait = due - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    break
+                if self._stop.is_set():
+                    break
+                late = time.monotonic() - due
+                if late > period:  # the capture slot passed while we were busy: that frame is lost
+                    missed = int(late / period)
+                    self.frames_skipped += missed
+                    slot += missed
+                    continue
+                info = FrameInfo(slot, self.clock.from_monotonic(due), time.time(), 0, slot % settings.framerate == 0)
+                np.copyto(frame, base)
+                x = (slot * bar) % max(1, settings.resolution[0] - bar)
+                luma[band:, x : x + bar] = _LIGHT
+                draw_frame_index(luma, slot)
+                if encoder is None:
+                    on_frame(info)
+                else:
+                    video_frame = av.VideoFrame.from_ndarray(frame, format="yuv420p")
+                    video_frame.pts = slot
+                    pending.append(info)
+                    self._write_packets(encoder.encode(video_frame), pending, output, on_frame)
+                slot += 1
+            if encoder is not None:
+                self._write_packets(encoder.encode(None), pending, output, on_frame)
+        except Exception as err:
+            logger.exception("simulated camera failed")
+            on_error(err)
+
+    @staticmethod
+    def _write_packets(packets: Any, pending: deque[FrameInfo], output: Optional[VideoOutput], on_frame: FrameCallback) -> None:
+        for packet in packets:
+            data = bytes(packet)
+            if output is not None:
+                output.write(data)
+            info = pending.popleft()
+            on_frame(FrameInfo(info.index, info.timestamp_us, info.sys_time, len(data), bool(packet.is_keyframe)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self._base = None

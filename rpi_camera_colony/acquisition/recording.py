@@ -1,0 +1,318 @@
+"""One recording on one camera: camera + TTL + files, per-frame bookkeeping, metadata.
+
+Metadata file (``*.rcc.metadata.json``) schema, version 1:
+
+``rcc_metadata_version`` (1), ``instance``, ``acquisition_name``, ``acquisition_group``, ``acquisition_time``,
+``status`` ("recording" while running, then "stopped" or "failed"), ``stop_reason`` ("requested",
+"max_acquisition_time", "error: ...", "agent shutdown"), ``host`` (hostname, platform, machine), ``versions``
+(rpi_camera_colony, python, numpy, pyzmq, av), ``backend`` (camera, ttl and why each was chosen), ``settings``
+(every camera setting), ``files`` (file names by kind), ``start`` / ``stop`` (``sys_time`` in seconds since the
+epoch, ``iso`` text, ``camera_time_us``), ``frames`` (``written``, ``dropped``, ``dropped_at`` (frame indices after
+which frames were missing, first 1000), ``ttl_out_pulses``, ``ttl_in_edges``, ``first_index``, ``last_index``),
+``video_bytes``, ``duration_s``, ``unsupported_settings``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from rpi_camera_colony import __version__
+from rpi_camera_colony.acquisition.cameras.base import CameraBackend, FrameInfo
+from rpi_camera_colony.acquisition.ttl.base import TTLBackend
+from rpi_camera_colony.acquisition.writers import (
+    TTL_IN_COLUMNS,
+    TTL_OUT_COLUMNS,
+    CsvFile,
+    DataSyncer,
+    RecordingFiles,
+    SyncedFile,
+    write_json_atomic,
+)
+from rpi_camera_colony.config.settings import ControllerSettings
+from rpi_camera_colony.exc import BackendError, RecordingError
+
+logger = logging.getLogger(__name__)
+
+METADATA_VERSION = 1
+MAX_DROP_POSITIONS = 1000
+
+
+def versions() -> dict[str, str]:
+    found = {"rpi_camera_colony": __version__, "python": platform.python_version()}
+    for module in ("numpy", "zmq", "av"):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            found["pyzmq" if module == "zmq" else module] = str(getattr(mod, "__version__", "?"))
+    return found
+
+
+def host_info() -> dict[str, str]:
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine()}
+
+
+@dataclass(frozen=True)
+class AcquisitionInfo:
+    name: str
+    group: str
+    time: str
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    camera: str
+    ttl: str
+    camera_reason: str
+    ttl_reason: str
+
+
+class Recording:
+    """Record from ``camera`` to the files of ``files`` (None: run the camera but write nothing, as save_data=False).
+
+    ``on_event(name, details)`` is called from the camera thread for "first_frame" and "error".
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: ControllerSettings,
+        camera: CameraBackend,
+        ttl: TTLBackend,
+        acquisition: AcquisitionInfo,
+        files: Optional[RecordingFiles],
+        backends: BackendInfo,
+        unsupported: list[str],
+        on_event: Callable[[str, dict[str, Any]], None],
+        sync_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.camera = camera
+        self.ttl = ttl
+        self.acquisition = acquisition
+        self.files = files
+        self.backends = backends
+        self.unsupported = unsupported
+        self._on_event = on_event
+        self._syncer = DataSyncer(sync_interval)
+        self._video: Optional[SyncedFile] = None
+        self._ttl_out: Optional[CsvFile] = None
+        self._ttl_in: Optional[CsvFile] = None
+        self._lock = threading.Lock()
+        self._period_us = 1e6 / settings.framerate
+        self.frames_written = 0
+        self.frames_dropped = 0
+        self.dropped_at: list[int] = []
+        self.ttl_out_pulses = 0
+        self.ttl_in_edges = 0
+        self.first_index: Optional[int] = None
+        self.last_index: Optional[int] = None
+        self._last_timestamp_us: Optional[int] = None
+        self._first_timestamp_us: Optional[int] = None
+        self.video_bytes = 0
+        self.error: Optional[str] = None
+        self.started_monotonic: Optional[float] = None
+        self.start_time: dict[str, Any] = {}
+        self.stop_time: dict[str, Any] = {}
+        self.status = "created"
+        self.stop_reason = ""
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the files and start the camera.
+
+        Raises:
+            RecordingError: if the folder or files cannot be created or the camera does not start; nothing is left
+                running and files already created are closed.
+        """
+        try:
+            if self.files is not None:
+                self._open_files(self.files)
+            self.ttl.setup(
+                out_pin=self.settings.ttl_out_pin, in_pin=self.settings.ttl_in_pin, out_duration=self.settings.ttl_out_duration
+            )
+            self.ttl.watch(self._on_edge if self.settings.ttl_in_pin >= 0 else None)
+            self.started_monotonic = time.monotonic()
+            self.start_time = self._now()
+            self.status = "recording"
+            self._write_metadata()
+            self.camera.start(self._video, self._on_frame, self._on_error)
+        except (OSError, BackendError) as err:
+            self.status = "failed"
+            self.stop_reason = f"error: {err}"
+            self._close_files()
+            if self.files is not None and self.files.metadata.parent.is_dir():
+                self._write_metadata()
+            raise RecordingError(str(err)) from err
+
+    def _open_files(self, files: RecordingFiles) -> None:
+        try:
+            files.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OSError(f"cannot create the data folder {files.folder}: {err.strerror}") from None
+        try:
+            self._video = SyncedFile(files.video, binary=True)
+            self._ttl_out = CsvFile(files.ttl_out, TTL_OUT_COLUMNS)
+            self._ttl_in = CsvFile(files.ttl_in, TTL_IN_COLUMNS)
+        except FileExistsError as err:
+            raise OSError(f"{err.filename} already exists: refusing to overwrite a recording") from None
+        for file in (self._video, self._ttl_out, self._ttl_in):
+            self._syncer.add(file)
+
+    def stop(self, reason: str = "requested") -> dict[str, Any]:
+        """Stop the camera, close and sync every file, write the final metadata; return the summary.
+
+        Safe to call twice (the second call returns the same summary).
+        """
+        if self.status in ("stopped", "failed"):
+            return self.summary()
+        self.camera.stop()
+        self.ttl.watch(None)
+        self._close_files()
+        self.stop_time = self._now()
+        self.status = "failed" if self.error else "stopped"
+        self.stop_reason = f"error: {self.error}" if self.error else reason
+        if self.files is not None:
+            self._write_metadata()
+        return self.summary()
+
+    def _close_files(self) -> None:
+        self._syncer.close()
+        for file in (self._video, self._ttl_out, self._ttl_in):
+            if file is not None:
+                try:
+                    file.close()
+                except OSError as err:
+                    logger.error("could not close %s: %s", file.path, err)
+
+    # -- camera thread callbacks ------------------------------------------------------------------------------
+
+    def _on_frame(self, frame: FrameInfo) -> None:
+        ttl_time = self.ttl.pulse() if self.settings.ttl_out_pin >= 0 else None
+        with self._lock:
+            if self._last_timestamp_us is not None:
+                gap = frame.timestamp_us - self._last_timestamp_us
+                if gap > 1.5 * self._period_us:
+                    missing = max(1, round(gap / self._period_us) - 1)
+                    self.frames_dropped += missing
+                    if len(self.dropped_at) < MAX_DROP_POSITIONS:
+                        self.dropped_at.append(self.last_index if self.last_index is not None else -1)
+            self._last_timestamp_us = frame.timestamp_us
+            if self.first_index is None:
+                self.first_index = frame.index
+                self._first_timestamp_us = frame.timestamp_us
+            self.last_index = frame.index
+            self.frames_written += 1
+            self.video_bytes += frame.size
+            if ttl_time is not None:
+                self.ttl_out_pulses += 1
+            first = self.frames_written == 1
+        if self._ttl_out is not None:
+            self._ttl_out.write_row(
+                frame.timestamp_us, ttl_time, f"{frame.sys_time:.6f}", frame.index, frame.size, int(frame.keyframe)
+            )
+        if first:
+            self._on_event("first_frame", {"index": frame.index, "timestamp_us": frame.timestamp_us, "sys_time": frame.sys_time})
+
+    def _on_edge(self, level: int, timestamp_us: int) -> None:
+        with self._lock:
+            self.ttl_in_edges += 1
+            index = self.last_index
+        if self._ttl_in is not None:
+            self._ttl_in.write_row(timestamp_us, f"{time.time():.6f}", level, "" if index is None else index)
+
+    def _on_error(self, err: BaseException) -> None:
+        self.error = f"{type(err).__name__}: {err}"
+        self._on_event("error", {"error": self.error})
+
+    # -- reporting --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _now() -> dict[str, Any]:
+        now = time.time()
+        return {"sys_time": now, "iso": dt.datetime.fromtimestamp(now).astimezone().isoformat(timespec="milliseconds")}
+
+    @property
+    def duration_s(self) -> float:
+        if self.started_monotonic is None:
+            return 0.0
+        if self.stop_time:
+            return float(self.stop_time["sys_time"] - self.start_time["sys_time"])
+        return time.monotonic() - self.started_monotonic
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "frames": self.frames_written,
+                "dropped": self.frames_dropped,
+                "bytes": self._video.bytes_written if self._video is not None else 0,
+                "ttl_out": self.ttl_out_pulses,
+                "ttl_in": self.ttl_in_edges,
+                "recording_s": round(self.duration_s, 3),
+                "fps": round(self.measured_fps(), 3),
+            }
+
+    def measured_fps(self) -> float:
+        """Frames per second from the first and last frame timestamps (0 before two frames)."""
+        if self._first_timestamp_us is None or self._last_timestamp_us is None or self.frames_written < 2:
+            return 0.0
+        span = self._last_timestamp_us - self._first_timestamp_us
+        return (self.frames_written - 1) * 1e6 / span if span > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        files = {}
+        if self.files is not None:
+            files = {"folder": str(self.files.folder), "video": str(self.files.video), "metadata": str(self.files.metadata)}
+        return {**self.stats(), "status": self.status, "stop_reason": self.stop_reason, "error": self.error, "files": files}
+
+    def metadata(self) -> dict[str, Any]:
+        files = self.files
+        return {
+            "rcc_metadata_version": METADATA_VERSION,
+            "instance": self.settings.name,
+            "acquisition_name": self.acquisition.name,
+            "acquisition_group": self.acquisition.group,
+            "acquisition_time": self.acquisition.time,
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "host": host_info(),
+            "versions": versions(),
+            "backend": {
+                "camera": self.backends.camera,
+                "ttl": self.backends.ttl,
+                "camera_reason": self.backends.camera_reason,
+                "ttl_reason": self.backends.ttl_reason,
+            },
+            "settings": self.settings.to_dict(),
+            "unsupported_settings": self.unsupported,
+            "files": {} if files is None else {kind: files.path(kind).name for kind in ("video.h264", "timestamps.ttl.out.csv", "timestamps.ttl.in.csv")},
+            "start": self.start_time,
+            "stop": self.stop_time,
+            "duration_s": round(self.duration_s, 6),
+            "frames": {
+                "written": self.frames_written,
+                "dropped": self.frames_dropped,
+                "dropped_at": list(self.dropped_at),
+                "ttl_out_pulses": self.ttl_out_pulses,
+                "ttl_in_edges": self.ttl_in_edges,
+                "first_index": self.first_index,
+                "last_index": self.last_index,
+            },
+            "video_bytes": self._video.bytes_written if self._video is not None else 0,
+        }
+
+    def _write_metadata(self) -> None:
+        if self.files is None:
+            return
+        try:
+            write_json_atomic(self.files.metadata, self.metadata())
+        except OSError as err:
+            logger.error("could not write metadata %s: %s", self.files.metadata, err)

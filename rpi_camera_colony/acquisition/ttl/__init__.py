@@ -1,0 +1,1 @@
+"""TTL backends: simulated (default off a Pi); Raspberry Pi backends are chosen in ..backends."""

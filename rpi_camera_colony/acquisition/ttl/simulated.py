@@ -1,0 +1,62 @@
+"""Simulated TTL lines: pulses are recorded, input edges are injected."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import Optional
+
+from rpi_camera_colony.acquisition.ttl.base import EdgeCallback, TTLBackend
+from rpi_camera_colony.clock import CameraClock
+from rpi_camera_colony.exc import BackendError
+
+logger = logging.getLogger(__name__)
+
+
+class SimulatedTTL(TTLBackend):
+    """TTL lines without hardware.
+
+    :attr:`pulses` keeps the start times (µs) of the most recent output pulses; :meth:`inject_edge` feeds an input
+    edge as if a sync box had driven the input pin.
+    """
+
+    name = "simulated"
+
+    def __init__(self, *, clock: Optional[CameraClock] = None, keep_pulses: int = 100_000) -> None:
+        super().__init__(clock=clock)
+        self.pulses: deque[int] = deque(maxlen=keep_pulses)
+        self.pulse_count = 0
+        self.out_pin = -1
+        self.in_pin = -1
+        self.out_duration = 0.0
+        self._on_edge: Optional[EdgeCallback] = None
+        self._lock = threading.Lock()
+
+    def setup(self, *, out_pin: int, in_pin: int, out_duration: float) -> None:
+        if out_pin >= 0 and out_pin == in_pin:
+            raise BackendError(f"ttl_out_pin and ttl_in_pin are both {out_pin}: use two different pins")
+        self.out_pin, self.in_pin, self.out_duration = out_pin, in_pin, out_duration
+
+    def pulse(self) -> int:
+        now = self.clock.now_us()
+        if self.out_pin >= 0:
+            self.pulses.append(now)
+            self.pulse_count += 1
+        return now
+
+    def watch(self, on_edge: Optional[EdgeCallback]) -> None:
+        with self._lock:
+            self._on_edge = on_edge
+
+    def inject_edge(self, level: int = 1, timestamp_us: Optional[int] = None) -> bool:
+        """Feed one input edge; returns False when the input line is disabled or nobody watches it."""
+        with self._lock:
+            callback = self._on_edge
+        if self.in_pin < 0 or callback is None:
+            return False
+        callback(1 if level else 0, self.clock.now_us() if timestamp_us is None else timestamp_us)
+        return True
+
+    def close(self) -> None:
+        self.watch(None)

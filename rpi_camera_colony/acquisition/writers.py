@@ -1,0 +1,170 @@
+"""Files of one recording: names and folders, periodically synced writers, atomic metadata.
+
+Layout (the original package's contract)::
+
+    {remote_data_path}/{acquisition_group}/{acquisition_name}/{acquisition_name}.{instance}.{YYYYmmdd_HHMMSS}.rcc.{kind}
+
+Everything written is flushed to the operating system and fsync'ed at least every ``sync_interval`` seconds by one
+background thread, so a crash loses at most the last second.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
+
+KIND_VIDEO = "video.h264"
+KIND_TTL_OUT = "timestamps.ttl.out.csv"
+KIND_TTL_IN = "timestamps.ttl.in.csv"
+KIND_METADATA = "metadata.json"
+KIND_MP4 = "video.h264.mp4"
+
+TTL_OUT_COLUMNS = ("timestamp_frame", "timestamp_ttl", "sys_time", "frame_index", "frame_bytes", "keyframe")
+TTL_IN_COLUMNS = ("timestamp_frame", "sys_time", "level", "frame_index")
+
+
+@dataclass(frozen=True)
+class RecordingFiles:
+    folder: Path
+    stem: str  # "{acquisition_name}.{instance}.{acquisition_time}"
+
+    @classmethod
+    def create(cls, *, data_path: str, group: str, name: str, instance: str, acquisition_time: str) -> RecordingFiles:
+        base = Path(data_path).expanduser().absolute()
+        folder = base / group / name if group else base / name
+        return cls(folder=folder, stem=f"{name}.{instance}.{acquisition_time}")
+
+    def path(self, kind: str) -> Path:
+        return self.folder / f"{self.stem}.rcc.{kind}"
+
+    @property
+    def video(self) -> Path:
+        return self.path(KIND_VIDEO)
+
+    @property
+    def ttl_out(self) -> Path:
+        return self.path(KIND_TTL_OUT)
+
+    @property
+    def ttl_in(self) -> Path:
+        return self.path(KIND_TTL_IN)
+
+    @property
+    def metadata(self) -> Path:
+        return self.path(KIND_METADATA)
+
+
+class SyncedFile:
+    """A file written by one thread and flushed + fsync'ed by a :class:`DataSyncer` from another."""
+
+    def __init__(self, path: Path, *, binary: bool) -> None:
+        self.path = path
+        self._raw: Any = open(path, "xb" if binary else "x", **({} if binary else {"newline": "", "encoding": "utf-8"}))
+        self._lock = threading.Lock()
+        self.bytes_written = 0
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        with self._lock:
+            self._raw.write(data)
+            self.bytes_written += len(data)
+
+    def sync(self) -> None:
+        """Flush Python's buffer (under the lock) and fsync (outside it, so writers are not held up by the disk)."""
+        with self._lock:
+            if self.closed:
+                return
+            self._raw.flush()
+            fd = self._raw.fileno()
+        try:
+            os.fsync(fd)
+        except OSError as err:  # e.g. closed in between; the next sync or close covers it
+            logger.debug("fsync of %s skipped: %s", self.path, err)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+
+
+class CsvFile(SyncedFile):
+    """A CSV file with a header row."""
+
+    def __init__(self, path: Path, columns: Iterable[str]) -> None:
+        super().__init__(path, binary=False)
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+        self.rows = 0
+        self._write_line(list(columns))
+
+    def _write_line(self, values: list[Any]) -> None:
+        self._writer.writerow(values)
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self.write(text)
+
+    def write_row(self, *values: Any) -> None:
+        self._write_line(["" if v is None else v for v in values])
+        self.rows += 1
+
+
+class DataSyncer:
+    """One thread that syncs every registered file at least every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._files: list[SyncedFile] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, file: SyncedFile) -> None:
+        with self._lock:
+            self._files.append(file)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="rcc-data-syncer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sync_all()
+
+    def sync_all(self) -> None:
+        with self._lock:
+            files = list(self._files)
+        for file in files:
+            file.sync()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        with self._lock:
+            self._files.clear()
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON so that readers only ever see the old or the new complete file."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=False, default=str)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,160 @@
+"""Frozen, typed settings: what the rest of the package sees after a config has been validated."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+#: picamera attributes that the original spec listed as "might work" and that pass through to the camera backend.
+CAMERA_EXTRA_ATTRIBUTES = frozenset(
+    {
+        "awb_gains",
+        "awb_mode",
+        "drc_strength",
+        "exposure_compensation",
+        "exposure_mode",
+        "exposure_speed",
+        "flash_mode",
+        "framerate_delta",
+        "framerate_range",
+        "image_effect",
+        "image_effect_params",
+        "meter_mode",
+        "rotation",
+        "sensor_mode",
+        "shutter_speed",
+    }
+)
+
+LOCAL_ADDRESSES = ("", "localhost", "::1")
+
+
+def is_local_address(address: str) -> bool:
+    """True for addresses that name this machine (empty, localhost, 127.x, ::1)."""
+    return address in LOCAL_ADDRESSES or address.startswith("127.")
+
+
+@dataclass(frozen=True)
+class GeneralSettings:
+    acquisition_name: str = "_test_rcc_name_config"
+    acquisition_time: str = "dummy_time"
+    acquisition_group: str = ""
+    remote_data_path: str = "/home/pi/data/"
+    rpi_username: str = "pi"
+    remote_python_interpreter: str = "/home/pi/miniconda3/envs/py36/bin/python"
+    remote_python_entrypoint: str = "rpi_camera_colony.acquisition"
+    max_acquisition_time: int = 7200
+    save_data: bool = True
+    general_setting_has_priority: bool = True
+    general_settings_to_patch_into_controller: tuple[str, ...] = ("save_data", "acquisition_time", "acquisition_group")
+
+    @property
+    def group(self) -> str:
+        """The group folder: ``acquisition_group``, or else the part of ``acquisition_name`` before ``__``."""
+        if self.acquisition_group:
+            return self.acquisition_group
+        return self.acquisition_name.split("__")[0] if "__" in self.acquisition_name else ""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    address: str = "192.168.100.10"
+    port: int = 55555
+    level: str = "DEBUG"
+    log_to_console: bool = True
+    log_to_file: bool = True
+    log_file: str = "/tmp/rpi_camera_colony__logging"
+
+
+@dataclass(frozen=True)
+class ControlSettings:
+    address: str = "192.168.100.10"
+    port: int = 54545
+    hello_timeout: float = 20.0
+    command_timeout: float = 10.0
+    heartbeat_interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """Settings of one camera (one ``[[name]]`` under ``[controllers]``)."""
+
+    name: str
+    description: str = ""
+    address: str = ""
+    save_data: bool = True
+    ttl_channel_external: int = -1
+    ttl_in_pin: int = 16
+    ttl_out_pin: int = 8
+    ttl_out_duration: float = 0.001
+    framerate: int = 90
+    resolution: tuple[int, int] = (640, 480)
+    vflip: bool = False
+    hflip: bool = False
+    brightness: int = 50
+    color_effects: Optional[tuple[int, int]] = (128, 128)
+    contrast: int = 0
+    image_denoise: bool = True
+    iso: int = 0
+    led: bool = False
+    preview_alpha: int = 255
+    saturation: int = 0
+    sharpness: int = 0
+    still_stats: bool = False
+    video_denoise: bool = True
+    video_stabilization: bool = False
+    zoom: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    stream_video: bool = False
+    stream_address: str = ""
+    stream_port: int = 8001
+    camera_backend: str = "auto"
+    ttl_backend: str = "auto"
+    launcher: str = "auto"
+    sim_fault: str = "none"
+    # Patched in from [general] (see general_settings_to_patch_into_controller).
+    acquisition_time: str = "dummy_time"
+    acquisition_group: str = ""
+    # Extra picamera attributes given in the file (name -> raw text), passed to the camera backend.
+    camera_extras: tuple[tuple[str, str], ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (lists for tuples), as sent to an agent in ``configure``."""
+        data = dataclasses.asdict(self)
+        data["camera_extras"] = dict(self.camera_extras)
+        return data
+
+    @property
+    def is_local(self) -> bool:
+        return is_local_address(self.address)
+
+
+@dataclass(frozen=True)
+class ColonySettings:
+    """A whole validated configuration file."""
+
+    general: GeneralSettings
+    log: LogSettings
+    control: ControlSettings
+    controllers: Mapping[str, ControllerSettings]
+    source: str = ""
+    warnings: tuple[str, ...] = ()
+
+    def replace_general(self, **changes: Any) -> ColonySettings:
+        """A copy with some general settings changed (controllers re-patched accordingly)."""
+        from rpi_camera_colony.config.loading import patch_controllers
+
+        general = dataclasses.replace(self.general, **changes)
+        controllers = patch_controllers(general, self.controllers)
+        return dataclasses.replace(self, general=general, controllers=controllers)
+
+    def only(self, names: list[str]) -> ColonySettings:
+        """A copy limited to the named controllers (in that order)."""
+        missing = [n for n in names if n not in self.controllers]
+        if missing:
+            from rpi_camera_colony.exc import ConfigError
+
+            known = ", ".join(self.controllers) or "none"
+            raise ConfigError([f"controllers.{n}: no such camera in the config (known: {known})" for n in missing])
+        return dataclasses.replace(self, controllers={n: self.controllers[n] for n in names})

@@ -1,0 +1,1 @@
+"""Central control: the Conductor, launchers, the rcc_conductor command."""

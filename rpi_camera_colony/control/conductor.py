@@ -1,0 +1,518 @@
+"""The Conductor: one object on the central machine that runs every camera of a config.
+
+    with Conductor(config_file="colony.config") as conductor:   # agents started, hello'd and configured
+        conductor.start_acquisition()                            # returns when every camera wrote its first frame
+        ...
+        summaries = conductor.stop_acquisition()                 # returns when every camera finished its files
+
+Each call returns when every camera has acknowledged, or raises one
+:class:`~rpi_camera_colony.exc.ColonyCommandError` naming each camera that failed and why. There are no fixed sleeps:
+the conductor waits for hellos, replies and process exits, each with a deadline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from rpi_camera_colony import protocol
+from rpi_camera_colony.acquisition.acquisition_control import FIRST_FRAME_TIMEOUT, check_name_part
+from rpi_camera_colony.acquisition.remote_control import CameraStatus, RemoteAcquisitionControl
+from rpi_camera_colony.config.loading import load_config
+from rpi_camera_colony.config.settings import ColonySettings
+from rpi_camera_colony.control.launch import (
+    AgentArguments,
+    AgentProcess,
+    ExternalLauncher,
+    Launcher,
+    LocalLauncher,
+    check_launchers,
+)
+from rpi_camera_colony.control.status import CommandStatus, StatusGroup
+from rpi_camera_colony.exc import (
+    AgentExited,
+    CameraError,
+    CameraNotConnected,
+    ColonyCommandError,
+    ColonyError,
+    ConfigError,
+    HandshakeTimeout,
+    RecordingError,
+)
+from rpi_camera_colony.network_communication import ControlServer, connect_host
+from rpi_camera_colony.protocol import Reply
+
+logger = logging.getLogger(__name__)
+remote_logger = logging.getLogger("rpi_camera_colony.remote")
+
+REMOTE_LOG_KEEP = 2000
+CLOSE_TIMEOUT = 5.0
+
+
+def datestr() -> str:
+    """Acquisition time stamp used in file names, ``YYYYmmdd_HHMMSS``."""
+    return dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+
+
+class Conductor:
+    """Start, configure, start/stop and clean up every camera of one config.
+
+    Args:
+        config_file: path of the config file (``settings_file`` is the original README's spelling of the same).
+        acquisition_name: overrides ``[general] acquisition_name``; its part before ``__`` is the group if no
+            ``acquisition_group`` is given.
+        acquisition_group: overrides the group folder.
+        settings: already loaded settings instead of a file.
+        cameras: only these cameras of the config (default: all).
+        connect: start the agents, wait for their hellos and configure them now (default). With False, call
+            :meth:`connect` yourself.
+
+    Raises:
+        ConfigError: the config is invalid (every problem listed).
+        HandshakeTimeout, ColonyCommandError: cameras that did not start, connect or accept their settings, each named;
+            agents already started are stopped again.
+    """
+
+    def __init__(
+        self,
+        config_file: Union[str, Path, None] = None,
+        *,
+        settings_file: Union[str, Path, None] = None,
+        acquisition_name: Optional[str] = None,
+        acquisition_group: Optional[str] = None,
+        settings: Optional[ColonySettings] = None,
+        cameras: Optional[Iterable[str]] = None,
+        connect: bool = True,
+    ) -> None:
+        source = config_file if config_file is not None else settings_file
+        if settings is None:
+            if source is None:
+                raise ConfigError(["no configuration: pass config_file=PATH (or settings=...)"])
+            settings = load_config(source)
+        if cameras is not None:
+            settings = settings.only(list(cameras))
+        changes: dict[str, Any] = {}
+        if acquisition_name:
+            changes["acquisition_name"] = acquisition_name
+        if acquisition_group is not None:
+            changes["acquisition_group"] = acquisition_group
+        if changes:
+            settings = settings.replace_general(**changes)
+        check_name_part("acquisition_name", settings.general.acquisition_name)
+        if settings.general.group:
+            check_name_part("acquisition_group", settings.general.group)
+        self.settings = settings
+        self._launcher_names = check_launchers(dict(settings.controllers))
+
+        self._lock = threading.Condition()
+        self._pending: dict[str, tuple[str, CommandStatus]] = {}
+        self._processes: dict[str, AgentProcess] = {}
+        self._launchers: dict[str, Launcher] = {}
+        self._remote_logs: dict[str, deque[dict[str, Any]]] = {name: deque(maxlen=REMOTE_LOG_KEEP) for name in settings.controllers}
+        self._log_file_handler: Optional[logging.Handler] = None
+        self._server: Optional[ControlServer] = None
+        self._connected = False
+        self._cleaned_up = False
+        self.acquiring = False
+        self.acquisition_time: Optional[str] = None
+        self.last_summaries: dict[str, dict[str, Any]] = {}
+        self.start_replies: dict[str, Reply] = {}
+        self.controllers: dict[str, RemoteAcquisitionControl] = {
+            name: RemoteAcquisitionControl(
+                c,
+                submit=self._submit,
+                command_timeout=settings.control.command_timeout,
+                heartbeat_interval=settings.control.heartbeat_interval,
+            )
+            for name, c in settings.controllers.items()
+        }
+        if connect:
+            self.connect()
+
+    # -- seed-compatible names ------------------------------------------------------------------------------
+
+    @property
+    def acquisition_name(self) -> str:
+        return self.settings.general.acquisition_name
+
+    @property
+    def acquisition_group(self) -> str:
+        return self.settings.general.group
+
+    @property
+    def config_data(self) -> ColonySettings:
+        return self.settings
+
+    @property
+    def active(self) -> bool:
+        """True until cleaned up, and while acquiring, until every camera has stopped (e.g. max time reached)."""
+        if self._cleaned_up:
+            return False
+        if not self.acquiring:
+            return True
+        return any(s.state == "recording" for s in self.status().values())
+
+    # -- connecting -----------------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Bind the sockets, start every agent, wait for their hellos, send their settings.
+
+        Raises:
+            HandshakeTimeout, ColonyCommandError: see the class; everything started is cleaned up first.
+        """
+        if self._connected:
+            return
+        try:
+            self._open_log_file()
+            control, log = self.settings.control, self.settings.log
+            self._server = ControlServer(
+                control_address=control.address,
+                control_port=control.port,
+                log_address=log.address,
+                log_port=log.port,
+                on_message=self._on_message,
+                on_log=self._on_log,
+                on_tick=self._on_tick,
+            )
+            logger.info(
+                "conductor listening: control %s:%d, logs %s:%d",
+                control.address, self._server.control_port, log.address, self._server.log_port,
+            )
+            self._launch_all()
+            self._wait_for_hellos()
+            self._group("configure", {name: rc.configure(data_path=self.settings.general.remote_data_path, max_acquisition_time=self.settings.general.max_acquisition_time) for name, rc in self.controllers.items()}).wait()
+            self._connected = True
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def _open_log_file(self) -> None:
+        log = self.settings.log
+        if not log.log_to_file:
+            return
+        path = Path(f"{log.log_file}.{datestr()}.log").expanduser()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as err:
+            logger.warning("cannot write the log file %s (%s); logging to the console only", path, err.strerror)
+            return
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(log.level)
+        package = logging.getLogger("rpi_camera_colony")
+        package.addHandler(handler)
+        if package.getEffectiveLevel() > handler.level:
+            package.setLevel(handler.level)
+        self._log_file_handler = handler
+        self.log_file = path
+        logger.info("log file: %s", path)
+
+    def _agent_arguments(self, name: str) -> AgentArguments:
+        assert self._server is not None
+        general, log = self.settings.general, self.settings.log
+        return AgentArguments(
+            instance=name,
+            control_host=connect_host(self.settings.control.address),
+            control_port=self._server.control_port,
+            log_host=connect_host(log.address),
+            log_port=self._server.log_port,
+            log_level=log.level,
+            data_path=general.remote_data_path,
+            heartbeat_interval=self.settings.control.heartbeat_interval,
+            max_acquisition_time=general.max_acquisition_time,
+        )
+
+    def _launch_all(self) -> None:
+        failures: dict[str, BaseException] = {}
+        for name, launcher_name in self._launcher_names.items():
+            if launcher_name not in self._launchers:
+                self._launchers[launcher_name] = LocalLauncher(self.settings.general) if launcher_name == "local" else ExternalLauncher()
+            try:
+                process = self._launchers[launcher_name].launch(self.settings.controllers[name], self._agent_arguments(name), self._on_agent_exit)
+            except ColonyError as err:
+                failures[name] = err
+                continue
+            if process is not None:
+                self._processes[name] = process
+        if failures:
+            raise ColonyCommandError("launch", failures)
+
+    def _wait_for_hellos(self) -> None:
+        timeout = self.settings.control.hello_timeout
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                exited = {n: rc for n, rc in self.controllers.items() if rc.exit_code is not None}
+                missing = [n for n, rc in self.controllers.items() if not rc.connected and n not in exited]
+                if exited:
+                    failures: dict[str, BaseException] = {n: AgentExited(n, rc.exit_code, rc.exit_output) for n, rc in exited.items()}
+                    raise ColonyCommandError("connect", failures)
+                if not missing:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    failures = {n: CameraNotConnected(n, self._no_hello_reason(n, timeout)) for n in missing}
+                    raise HandshakeTimeout("connect", failures)
+                self._lock.wait(remaining)
+
+    def _no_hello_reason(self, name: str, timeout: float) -> str:
+        process = self._processes.get(name)
+        reason = f"no hello within {timeout:g} s"
+        if process is None:
+            return reason + " (launcher = none: is its agent running and pointed at this conductor's address and port?)"
+        tail = process.output_tail()
+        return reason + (f"; agent output:\n{tail}" if tail else "")
+
+    # -- acquisition ----------------------------------------------------------------------------------------
+
+    def start_acquisition(self, acquisition_name: Optional[str] = None) -> dict[str, Reply]:
+        """Start every camera; returns when each has written its first frame (replies by camera).
+
+        Raises:
+            ColonyCommandError: naming each camera that failed to start and why; the others are stopped again so
+                that no camera is left recording on its own.
+        """
+        self._require_connected()
+        if self.acquiring:
+            raise RecordingError("already acquiring: call stop_acquisition() first")
+        if acquisition_name:
+            self.settings = self.settings.replace_general(acquisition_name=check_name_part("acquisition_name", acquisition_name))
+        general = self.settings.general
+        configured_time = general.acquisition_time
+        self.acquisition_time = configured_time if configured_time not in ("", "dummy_time") else datestr()
+        timeout = self.settings.control.command_timeout + FIRST_FRAME_TIMEOUT
+        statuses = {}
+        for name, rc in self.controllers.items():
+            c = self.settings.controllers[name]
+            patched = general.general_setting_has_priority
+            group = general.group if patched or not c.acquisition_group else c.acquisition_group
+            statuses[name] = rc.start(
+                acquisition_name=general.acquisition_name,
+                acquisition_time=self.acquisition_time,
+                acquisition_group=group,
+                timeout=timeout,
+            )
+        self.acquiring = True
+        try:
+            self.start_replies = self._group("start", statuses).wait()
+        except ColonyCommandError as err:
+            started = [n for n in statuses if n not in err.failures]
+            logger.error("start failed on %s; stopping %s", ", ".join(sorted(err.failures)), ", ".join(started) or "no other camera")
+            self._stop_cameras(started, raise_errors=False)
+            self.acquiring = False
+            raise
+        logger.info("all %d camera(s) recording: %s", len(statuses), general.acquisition_name)
+        return dict(self.start_replies)
+
+    def stop_acquisition(self) -> dict[str, dict[str, Any]]:
+        """Stop every camera; returns each camera's summary once its files are complete.
+
+        Raises:
+            ColonyCommandError: naming cameras that could not confirm; the others' summaries are in
+                :attr:`last_summaries`.
+        """
+        if not self.acquiring:
+            logger.info("acquisition was not running")
+            return {}
+        try:
+            return self._stop_cameras(list(self.controllers), raise_errors=True)
+        finally:
+            self.acquiring = False
+
+    def _stop_cameras(self, names: list[str], *, raise_errors: bool) -> dict[str, dict[str, Any]]:
+        group = self._group("stop", {n: self.controllers[n].stop() for n in names})
+        try:
+            replies = group.wait()
+        except ColonyCommandError as err:
+            replies = {n: s.wait(0) for n, s in group.statuses.items() if n not in err.failures}
+            self.last_summaries = {n: r.data.get("summary", {}) for n, r in replies.items()}
+            if raise_errors:
+                raise
+            logger.error("%s", err)
+            return self.last_summaries
+        self.last_summaries = {n: r.data.get("summary", {}) for n, r in replies.items()}
+        return dict(self.last_summaries)
+
+    def status(self) -> dict[str, CameraStatus]:
+        """Every camera's live status (from heartbeats; no round trip)."""
+        return {name: rc.status() for name, rc in self.controllers.items()}
+
+    def session_folder(self) -> Path:
+        """Where this acquisition's files go on each camera's machine (``remote_data_path/group/name``)."""
+        general = self.settings.general
+        return Path(general.remote_data_path).expanduser() / general.group / general.acquisition_name
+
+    def remote_log_records(self, camera: str) -> list[dict[str, Any]]:
+        """The latest log records received from one camera's agent."""
+        with self._lock:
+            return list(self._remote_logs.get(camera, ()))
+
+    def _require_connected(self) -> None:
+        if self._cleaned_up:
+            raise ColonyError("this conductor was cleaned up; create a new one")
+        if not self._connected:
+            raise ColonyError("not connected: call connect() first")
+        if self._server is not None:
+            self._server.check()
+
+    # -- clean-up -------------------------------------------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Stop recording if needed, close every agent, end their processes, close sockets. Safe to call twice."""
+        if self._cleaned_up:
+            return
+        self._cleaned_up = True
+        try:
+            if self.acquiring:
+                try:
+                    self._stop_cameras(list(self.controllers), raise_errors=False)
+                finally:
+                    self.acquiring = False
+            if self._server is not None:
+                reachable = {n: rc for n, rc in self.controllers.items() if rc.connected and not rc.lost}
+                group = self._group("close", {n: rc.close(timeout=CLOSE_TIMEOUT) for n, rc in reachable.items()})
+                try:
+                    group.wait()
+                except ColonyCommandError as err:
+                    logger.warning("%s", err)
+            for name, process in self._processes.items():
+                if process.wait(CLOSE_TIMEOUT) is None:
+                    logger.warning("%s: agent pid %d still running after close; terminating it", name, process.pid)
+                    process.terminate()
+        finally:
+            if self._server is not None:
+                self._server.close()
+            for launcher in self._launchers.values():
+                launcher.close()
+            if self._log_file_handler is not None:
+                logging.getLogger("rpi_camera_colony").removeHandler(self._log_file_handler)
+                self._log_file_handler.close()
+            logger.debug("conductor cleaned up")
+
+    def close(self) -> None:
+        """Same as :meth:`cleanup`."""
+        self.cleanup()
+
+    def __enter__(self) -> Conductor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    # -- network thread -------------------------------------------------------------------------------------
+
+    def _group(self, command: str, statuses: Mapping[str, CommandStatus]) -> StatusGroup:
+        return StatusGroup(command, dict(statuses))
+
+    def _submit(self, camera: str, command: str, args: dict[str, Any], timeout: float) -> CommandStatus:
+        message = protocol.command(command, args)
+        status = CommandStatus(camera, command, message["id"], timeout)
+        rc = self.controllers[camera]
+        if rc.exit_code is not None:
+            status.set_error(AgentExited(camera, rc.exit_code, rc.exit_output))
+            return status
+        if self._server is None or self._cleaned_up and command != "close":
+            status.set_error(CameraNotConnected(camera, "the conductor is not connected"))
+            return status
+        with self._lock:
+            self._pending[message["id"]] = (camera, status)
+        self._server.send(camera, message)
+        return status
+
+    def _resolve(self, request_id: str, reply: Optional[Reply] = None, error: Optional[CameraError] = None) -> None:
+        with self._lock:
+            entry = self._pending.pop(request_id, None)
+        if entry is None:
+            return
+        _, status = entry
+        if reply is not None:
+            status.set_reply(reply)
+        elif error is not None:
+            status.set_error(error)
+
+    def _on_message(self, instance: str, message: dict[str, Any]) -> None:
+        rc = self.controllers.get(instance)
+        kind = message.get("type")
+        if rc is None:
+            logger.warning("message from unknown camera %r ignored (not in this conductor's config)", instance)
+            if kind != "error" and self._server is not None:
+                self._server.send(instance, protocol.error(message.get("id"), f"unknown camera {instance!r}: not in this conductor's config"))
+            return
+        now = time.monotonic()
+        if kind == "hello":
+            self._check_versions(instance, message)
+            if rc.on_hello(message, now):
+                logger.warning("%s: re-attached", instance)
+            with self._lock:
+                self._lock.notify_all()
+        elif kind == "heartbeat":
+            if not rc.connected and self._server is not None:
+                self._server.send(instance, {"type": "hello_request", "id": protocol.new_id()})
+            if rc.on_heartbeat(message, now):
+                logger.warning("%s: re-attached", instance)
+        elif kind == "reply":
+            with self._lock:
+                entry = self._pending.get(message["id"])
+            if entry is not None:
+                self._resolve(message["id"], reply=Reply.from_message(instance, entry[1].command, message))
+        elif kind == "error":
+            request_id = message.get("in_reply_to")
+            if isinstance(request_id, str) and request_id:
+                self._resolve(request_id, error=CameraError(instance, f"agent refused the message: {message.get('error')}"))
+            else:
+                logger.warning("%s refused a message: %s", instance, message.get("error"))
+        elif kind == "_undeliverable":
+            self._resolve(message.get("id", ""), error=CameraNotConnected(instance, f"agent not connected ({message.get('error')})"))
+        else:
+            logger.warning("%s sent an unexpected %r message", instance, kind)
+
+    @staticmethod
+    def _check_versions(instance: str, hello: dict[str, Any]) -> None:
+        from rpi_camera_colony import __version__
+
+        theirs = (hello.get("versions") or {}).get("rpi_camera_colony")
+        if theirs != __version__:
+            logger.warning("%s runs rpi_camera_colony %s, this conductor %s", instance, theirs, __version__)
+
+    def _on_log(self, record: dict[str, Any]) -> None:
+        instance = record["instance"]
+        with self._lock:
+            if instance in self._remote_logs:
+                self._remote_logs[instance].append(record)
+        levelno = record.get("levelno")
+        named = logging.getLevelName(record["level"])
+        level = levelno if isinstance(levelno, int) else named if isinstance(named, int) else logging.INFO
+        remote_logger.getChild(instance).log(level, "[%s] %s", instance, record["msg"], extra={"camera": instance, "remote_created": record.get("created")})
+
+    def _on_agent_exit(self, instance: str, code: Optional[int]) -> None:
+        process = self._processes.get(instance)
+        output = process.output_tail() if process is not None else ""
+        rc = self.controllers[instance]
+        rc.on_exit(code, output)
+        if not self._cleaned_up or code not in (0, None):
+            log = logger.info if code == 0 else logger.error
+            log("%s: agent process exited with code %s", instance, code)
+        with self._lock:
+            pending = [rid for rid, (cam, status) in self._pending.items() if cam == instance]
+            self._lock.notify_all()
+        for rid in pending:
+            self._resolve(rid, error=AgentExited(instance, code, output))
+
+    def _on_tick(self, now: float) -> None:
+        for rc in self.controllers.values():
+            problem = rc.check(now)
+            if problem:
+                logger.error("%s: %s", rc.name, problem)
+        with self._lock:  # a waiter raises AckTimeout by itself; forget replies that can no longer matter
+            for rid in [rid for rid, (_cam, status) in self._pending.items() if now > status.deadline + 60]:
+                del self._pending[rid]
+
+    def __repr__(self) -> str:
+        return f"<Conductor {self.acquisition_name!r}: {len(self.controllers)} camera(s), acquiring={self.acquiring}>"
+

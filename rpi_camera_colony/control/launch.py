@@ -1,0 +1,208 @@
+"""Launchers start an acquisition agent for one camera.
+
+- ``local``: a subprocess on this machine (default for local addresses: simulated colonies, tests, the demo).
+- ``none``: the agent is already running (e.g. a systemd service on the Pi) and connects by itself.
+- ``ssh``: over OpenSSH to a Pi (default for other addresses; arrives with the remote-launch work).
+
+A launched agent is an :class:`AgentProcess`: stopped by its own pid, never by name.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings
+from rpi_camera_colony.exc import ConfigError, LaunchError
+
+logger = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 20
+ExitCallback = Callable[[str, Optional[int]], None]
+
+
+@dataclass(frozen=True)
+class AgentArguments:
+    """What an agent needs to find the conductor."""
+
+    instance: str
+    control_host: str
+    control_port: int
+    log_host: str
+    log_port: int
+    log_level: str
+    data_path: str
+    heartbeat_interval: float
+    max_acquisition_time: float
+
+    def argv(self) -> list[str]:
+        return [
+            "--instance-name", self.instance,
+            "--control-stream-ip", self.control_host,
+            "--control-stream-port", str(self.control_port),
+            "--log-ip", self.log_host,
+            "--log-port", str(self.log_port),
+            "--log-level", self.log_level,
+            "--data-path", self.data_path,
+            "--heartbeat-interval", str(self.heartbeat_interval),
+            "--max-acquisition-time", str(self.max_acquisition_time),
+        ]  # fmt: skip
+
+
+class AgentProcess(abc.ABC):
+    """A running agent that this conductor started."""
+
+    instance: str
+    pid: int
+
+    @abc.abstractmethod
+    def poll(self) -> Optional[int]:
+        """Exit code, or None while running."""
+
+    @abc.abstractmethod
+    def wait(self, timeout: float) -> Optional[int]:
+        """Wait up to ``timeout`` s for the process to end; its exit code, or None if it still runs."""
+
+    @abc.abstractmethod
+    def terminate(self, grace: float = 3.0) -> Optional[int]:
+        """SIGTERM (the agent finishes its files), then SIGKILL after ``grace`` s; returns the exit code."""
+
+    @abc.abstractmethod
+    def output_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        """The last lines the agent printed (for error messages)."""
+
+
+class LocalAgentProcess(AgentProcess):
+    """An agent in a subprocess; a watcher thread reports its exit at once through ``on_exit``."""
+
+    def __init__(self, instance: str, argv: list[str], output_file: Path, on_exit: ExitCallback) -> None:
+        self.instance = instance
+        self.output_file = output_file
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(output_file, "wb") as out:
+            try:
+                self._popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            except OSError as err:
+                raise LaunchError(f"{instance}: cannot start {argv[0]}: {err.strerror}") from None
+        self.pid = self._popen.pid
+        self._on_exit = on_exit
+        self._watcher = threading.Thread(target=self._watch, name=f"rcc-watch-{instance}", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        code = self._popen.wait()
+        self._on_exit(self.instance, code)
+
+    def poll(self) -> Optional[int]:
+        return self._popen.poll()
+
+    def wait(self, timeout: float) -> Optional[int]:
+        try:
+            return self._popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def terminate(self, grace: float = 3.0) -> Optional[int]:
+        if self._popen.poll() is None:
+            self._popen.terminate()
+            if self.wait(grace) is None:
+                logger.warning("%s: agent (pid %d) did not stop on SIGTERM; killing it", self.instance, self.pid)
+                self._popen.kill()
+                self.wait(grace)
+        self._watcher.join(timeout=grace)
+        return self._popen.poll()
+
+    def output_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        try:
+            text = self.output_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Launcher(abc.ABC):
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> Optional[AgentProcess]:
+        """Start the agent of ``controller`` (None when it is started some other way).
+
+        Raises:
+            LaunchError: if it cannot be started.
+        """
+
+    def close(self) -> None:
+        """Release what the launcher holds. Safe to call twice."""
+
+
+class LocalLauncher(Launcher):
+    """Start agents as subprocesses of this Python (``remote_python_entrypoint`` is the module run with -m)."""
+
+    name = "local"
+
+    def __init__(self, general: GeneralSettings, *, python: str = sys.executable) -> None:
+        self._python = python
+        self._module = general.remote_python_entrypoint
+        self._runtime = Path(tempfile.mkdtemp(prefix="rcc-agents-"))
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Where each agent's output is kept (``{instance}.log``)."""
+        return self._runtime
+
+    def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> AgentProcess:
+        argv = [self._python, "-m", self._module, *arguments.argv()]
+        if controller.camera_backend != "auto":
+            argv += ["--camera-backend", controller.camera_backend]
+        if controller.ttl_backend != "auto":
+            argv += ["--ttl-backend", controller.ttl_backend]
+        process = LocalAgentProcess(controller.name, argv, self._runtime / f"{controller.name}.log", on_exit)
+        logger.debug("%s: started local agent pid %d", controller.name, process.pid)
+        return process
+
+
+class ExternalLauncher(Launcher):
+    """``launcher = none``: the agent is started elsewhere (systemd, by hand) and connects to the conductor."""
+
+    name = "none"
+
+    def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> None:
+        logger.info(
+            "%s: launcher = none, waiting for its agent to connect to %s:%d",
+            controller.name, arguments.control_host, arguments.control_port,
+        )
+        return None
+
+
+def launcher_name(controller: ControllerSettings) -> str:
+    """The launcher a controller uses (``auto``: local for this machine's addresses, else ssh)."""
+    if controller.launcher != "auto":
+        return controller.launcher
+    return "local" if controller.is_local else "ssh"
+
+
+def check_launchers(controllers: dict[str, ControllerSettings]) -> dict[str, str]:
+    """Resolve every controller's launcher before anything starts.
+
+    Raises:
+        ConfigError: naming each camera whose launcher cannot be used.
+    """
+    chosen = {name: launcher_name(c) for name, c in controllers.items()}
+    problems = [
+        f"controllers.{name}.launcher = {c.launcher} (address {c.address or 'local'}): the ssh launcher is not part of "
+        "this version; start that agent yourself and set launcher = none, or use a local address for simulated cameras"
+        for name, c in controllers.items()
+        if chosen[name] == "ssh"
+    ]
+    if problems:
+        raise ConfigError(problems)
+    return chosen

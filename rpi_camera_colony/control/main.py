@@ -1,0 +1,179 @@
+"""``rcc_conductor``: record from every camera of a config, from the command line.
+
+    rcc_conductor -c colony.config -n mouse1__session1 -t 60     # record 60 s (Ctrl-C stops earlier)
+    rcc_conductor -c colony.config --check                       # validate the config and exit
+
+Exit codes: 0 success, 1 a camera failed, 2 bad config or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+from rpi_camera_colony import __version__
+
+logger = logging.getLogger("rpi_camera_colony.control.main")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rcc_conductor",
+        description="RPi Camera Colony: start, run and stop every camera of a config file together.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("--config-file", "--config-data-file", "-c", dest="config_file", required=True, help="the colony's config file")
+    parser.add_argument("--acquisition-name", "-n", default=None, help="name of this recording (default: [general] acquisition_name); 'group__name' sets the group folder")
+    parser.add_argument("--max-acquisition-time", "--time", "-t", dest="seconds", type=float, default=None, help="record this many seconds, then stop (default: until Ctrl-C or [general] max_acquisition_time)")
+    parser.add_argument("--check", action="store_true", help="only validate the config, print what it sets up, and exit")
+    parser.add_argument("--camera", action="append", default=None, metavar="NAME", help="only this camera (repeat for several)")
+    parser.add_argument("--debug", "-d", action="store_true", help="show debug messages")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. when logging to a file)")
+    return parser
+
+
+def _setup_logging(debug: bool, level_name: str) -> None:
+    level = logging.DEBUG if debug else logging.INFO
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    handler.setLevel(level)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.getLevelName(level_name) if isinstance(logging.getLevelName(level_name), int) else level))
+
+
+def _check(config_file: str, cameras: Optional[list[str]]) -> int:
+    from rpi_camera_colony.config.loading import load_config
+    from rpi_camera_colony.control.launch import check_launchers
+    from rpi_camera_colony.exc import ConfigError
+
+    try:
+        settings = load_config(config_file)
+        if cameras:
+            settings = settings.only(cameras)
+        launchers = check_launchers(dict(settings.controllers))
+    except ConfigError as err:
+        print(f"rcc_conductor: {err}", file=sys.stderr)
+        return 2
+    general = settings.general
+    print(f"{config_file}: OK")
+    print(f"  acquisition: {general.acquisition_name} (group: {general.group or '-'}) -> {general.remote_data_path}")
+    print(f"  control {settings.control.address}:{settings.control.port}, logs {settings.log.address}:{settings.log.port}")
+    for name, c in settings.controllers.items():
+        print(
+            f"  {name}: {c.resolution[0]}x{c.resolution[1]}@{c.framerate}fps, camera {c.camera_backend}, "
+            f"ttl {c.ttl_backend} (out pin {c.ttl_out_pin}, in pin {c.ttl_in_pin}), launcher {launchers[name]}, "
+            f"address {c.address or 'local'}"
+        )
+    for warning in settings.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
+def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, Any]) -> str:
+    """A per-camera table: state, frames, drops, TTL, duration, rate, video size, files."""
+    lines = [f"{'camera':<20} {'state':<9} {'frames':>7} {'dropped':>7} {'ttl out':>7} {'ttl in':>6} {'seconds':>7} {'fps':>6} {'video MB':>8}"]
+    folders = set()
+    for name, status in statuses.items():
+        summary = summaries.get(name) or {}
+        frames = int(summary.get("frames", status.frames))
+        seconds = float(summary.get("recording_s", status.recording_s))
+        video = summary.get("files", {}).get("video")
+        size = Path(video).stat().st_size / 1e6 if video and Path(video).exists() else summary.get("bytes", 0) / 1e6
+        state = summary.get("status") or status.state
+        fps = float(summary.get("fps", 0.0))
+        lines.append(
+            f"{name:<20} {state:<9} {frames:>7} {int(summary.get('dropped', status.dropped)):>7} "
+            f"{int(summary.get('ttl_out', status.ttl_out)):>7} {int(summary.get('ttl_in', status.ttl_in)):>6} "
+            f"{seconds:>7.2f} {fps:>6.1f} {size:>8.2f}"
+        )
+        if summary.get("files", {}).get("folder"):
+            folders.add(summary["files"]["folder"])
+        if status.problem:
+            lines.append(f"{'':<20} problem: {status.problem}")
+    for folder in sorted(folders):
+        lines.append(f"files: {folder}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.check:
+        return _check(args.config_file, args.camera)
+
+    from rpi_camera_colony.config.loading import load_config
+    from rpi_camera_colony.control.conductor import Conductor
+    from rpi_camera_colony.exc import ColonyError, ConfigError
+
+    try:
+        settings = load_config(args.config_file)
+    except ConfigError as err:
+        print(f"rcc_conductor: {err}", file=sys.stderr)
+        return 2
+    if args.seconds is not None and args.seconds <= 0:
+        print("rcc_conductor: --max-acquisition-time must be > 0 seconds", file=sys.stderr)
+        return 2
+    _setup_logging(args.debug, settings.log.level if settings.log.log_to_console else "WARNING")
+    limit = settings.general.max_acquisition_time
+    if args.seconds is not None and limit and args.seconds > limit:
+        logger.warning("-t %g s is longer than max_acquisition_time = %d s: cameras stop themselves at %d s", args.seconds, limit, limit)
+
+    try:
+        conductor = Conductor(settings=settings, acquisition_name=args.acquisition_name, cameras=args.camera)
+    except ColonyError as err:
+        print(f"rcc_conductor: {err}", file=sys.stderr)
+        return 2 if isinstance(err, ConfigError) else 1
+    failed = False
+    interrupted = threading.Event()
+    try:
+        conductor.start_acquisition()
+        _record(conductor, args.seconds, show_progress=not args.no_progress, interrupted=interrupted)
+        summaries = conductor.stop_acquisition()
+    except KeyboardInterrupt:
+        print("\nInterrupted: stopping every camera...", file=sys.stderr)
+        summaries = conductor.stop_acquisition() if conductor.acquiring else conductor.last_summaries
+    except ColonyError as err:
+        print(f"rcc_conductor: {err}", file=sys.stderr)
+        summaries = conductor.last_summaries
+        failed = True
+    finally:
+        statuses = conductor.status()
+        conductor.cleanup()
+    print(format_summary(summaries, statuses))
+    failed = failed or any(s.get("status") == "failed" for s in summaries.values())
+    return 1 if failed else 0
+
+
+def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, interrupted: threading.Event) -> None:
+    """Wait until ``seconds`` pass, every camera stopped by itself, or Ctrl-C; show progress meanwhile."""
+    from tqdm import tqdm
+
+    start = time.monotonic()
+    bar = tqdm(total=seconds, unit="s", disable=not show_progress, bar_format="{desc}")
+    try:
+        while True:
+            elapsed = time.monotonic() - start
+            statuses = conductor.status()
+            shown = f"{min(elapsed, seconds):.1f}/{seconds:g} s" if seconds else f"{elapsed:.1f} s"
+            frames = " ".join(f"{n}:{s.frames}" + (f"(!{s.problem})" if s.problem else "") for n, s in statuses.items())
+            bar.set_description_str(f"recording {shown} | frames {frames}", refresh=True)
+            if seconds is not None and elapsed >= seconds:
+                return
+            if not any(s.state == "recording" for s in statuses.values()):
+                logger.warning("no camera is recording any more")
+                return
+            # Pacing the display; the wait ends early at the requested duration.
+            interrupted.wait(0.5 if seconds is None else max(0.0, min(0.5, seconds - elapsed)))
+    finally:
+        bar.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""ZeroMQ plumbing shared by the conductor and the agents.
+
+- :class:`Waker`: lets any thread wake a poll loop that owns sockets (ZeroMQ sockets are not thread-safe).
+- :class:`QueueLogHandler`: turns log records into plain dicts for an agent to forward on its log socket.
+- :class:`ControlServer`: the conductor's side, one I/O thread owning the ROUTER (control) and PULL (log) sockets.
+
+Log records travel PUSH -> PULL on the log port: unlike PUB/SUB, nothing sent before the connection is complete is
+dropped, and a slow conductor applies back-pressure (bounded by the agent's buffer) instead of silent loss.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Optional
+
+import zmq
+
+from rpi_camera_colony import protocol
+from rpi_camera_colony.exc import ColonyError, ProtocolError
+
+logger = logging.getLogger(__name__)
+
+_waker_ids = itertools.count()
+
+
+def endpoint(address: str, port: int) -> str:
+    """A tcp endpoint for ``address`` (IPv6 in brackets; '' or '*' means every interface)."""
+    host = address or "*"
+    if host not in ("*", "localhost"):
+        try:
+            if ipaddress.ip_address(host).version == 6:
+                host = f"[{host}]"
+        except ValueError:
+            pass
+    return f"tcp://{host}:{port}"
+
+
+def connect_host(address: str) -> str:
+    """The address an agent on this machine should connect to for a socket bound at ``address``."""
+    if address in ("", "*", "0.0.0.0"):
+        return "127.0.0.1"
+    if address == "::":
+        return "::1"
+    return address
+
+
+def is_ipv6(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.strip("[]")).version == 6
+    except ValueError:
+        return False
+
+
+def configure_socket(sock: zmq.Socket[bytes], *, address: str = "") -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, protocol.SOCKET_MAX_MESSAGE_BYTES)
+    if is_ipv6(address) or address == "::":
+        sock.setsockopt(zmq.IPV6, 1)
+
+
+class Waker:
+    """Wake a poll loop from any thread: the loop polls :attr:`socket`, other threads call :meth:`wake`."""
+
+    def __init__(self, context: zmq.Context[Any]) -> None:
+        name = f"inproc://rcc-waker-{next(_waker_ids)}-{id(self)}"
+        self.socket: zmq.Socket[bytes] = context.socket(zmq.PULL)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.bind(name)
+        self._push: zmq.Socket[bytes] = context.socket(zmq.PUSH)
+        self._push.setsockopt(zmq.LINGER, 0)
+        self._push.setsockopt(zmq.SNDHWM, 0)
+        self._push.connect(name)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def wake(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._push.send(b"", zmq.NOBLOCK)
+
+    def drain(self) -> None:
+        """Read every pending wake-up (call from the loop thread)."""
+        while True:
+            try:
+                self.socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._push.close(0)
+        self.socket.close(0)
+
+
+def record_to_dict(record: logging.LogRecord, instance: str) -> dict[str, Any]:
+    message = record.getMessage()
+    if record.exc_info:
+        message += "\n" + logging.Formatter().formatException(record.exc_info)
+    return {
+        "type": "log",
+        "instance": instance,
+        "level": record.levelname,
+        "levelno": record.levelno,
+        "name": record.name,
+        "msg": message,
+        "created": record.created,
+        "thread": record.threadName,
+    }
+
+
+class QueueLogHandler(logging.Handler):
+    """Put formatted log records on a queue and wake the loop that forwards them."""
+
+    def __init__(self, instance: str, records: queue.Queue[dict[str, Any]], waker: Waker, level: int = logging.DEBUG) -> None:
+        super().__init__(level)
+        self._instance = instance
+        self._records = records
+        self._waker = waker
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._records.put_nowait(record_to_dict(record, self._instance))
+            self._waker.wake()
+        except Exception:  # logging must never raise into the code that logs
+            self.handleError(record)
+
+
+MessageHandler = Callable[[str, dict[str, Any]], None]
+LogHandler = Callable[[dict[str, Any]], None]
+TickHandler = Callable[[float], None]
+
+
+class ControlServer:
+    """The conductor's sockets and the one thread that owns them.
+
+    Args:
+        control_address, control_port: where the ROUTER binds (port 0 picks a free port).
+        log_address, log_port: where the PULL socket for agents' log records binds (port 0 picks a free port).
+        on_message: called on the I/O thread as ``on_message(instance, message)`` for each valid message.
+        on_log: called on the I/O thread with each log record dict an agent published.
+        on_tick: called on the I/O thread at least every ``tick_interval`` seconds with ``time.monotonic()``.
+
+    Raises:
+        ColonyError: if a socket cannot bind, saying which address and port and what to change.
+    """
+
+    def __init__(
+        self,
+        *,
+        control_address: str,
+        control_port: int,
+        log_address: str,
+        log_port: int,
+        on_message: MessageHandler,
+        on_log: LogHandler,
+        on_tick: TickHandler,
+        tick_interval: float = 0.1,
+    ) -> None:
+        self._on_message = on_message
+        self._on_log = on_log
+        self._on_tick = on_tick
+        self._tick_interval = tick_interval
+        self._context: zmq.Context[Any] = zmq.Context()
+        self._outbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._stop = threading.Event()
+        self._error: Optional[BaseException] = None
+        self._router: zmq.Socket[bytes] = self._context.socket(zmq.ROUTER)
+        self._logs: zmq.Socket[bytes] = self._context.socket(zmq.PULL)
+        self._waker = Waker(self._context)
+        try:
+            configure_socket(self._router, address=control_address)
+            self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            configure_socket(self._logs, address=log_address)
+            self.control_port = self._bind(self._router, control_address, control_port, "[control]")
+            self.log_port = self._bind(self._logs, log_address, log_port, "[log]")
+        except BaseException:
+            self._close_sockets()
+            raise
+        self.control_address = control_address
+        self.log_address = log_address
+        self._thread = threading.Thread(target=self._run, name="rcc-control-io", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _bind(sock: zmq.Socket[bytes], address: str, port: int, section: str) -> int:
+        try:
+            if port == 0:
+                return int(sock.bind_to_random_port(endpoint(address, 0).rsplit(":", 1)[0]))
+            sock.bind(endpoint(address, port))
+            return port
+        except zmq.ZMQError as err:
+            hint = (
+                "the port is in use (another conductor running?): choose another port or 0 for a free one"
+                if err.errno == zmq.EADDRINUSE
+                else "this machine has no such address: set it to this machine's IP on the camera network "
+                "(or 127.0.0.1 for simulated cameras)"
+            )
+            raise ColonyError(f"cannot listen on {section} {address}:{port}: {err.strerror}; {hint}") from None
+
+    def send(self, instance: str, message: dict[str, Any]) -> None:
+        """Queue a message for an agent (thread-safe).
+
+        Raises:
+            ProtocolError: if the message cannot be encoded.
+        """
+        data = protocol.encode(message)
+        self._outbox.put((instance, data))
+        self._waker.wake()
+
+    def _run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._logs, zmq.POLLIN)
+        poller.register(self._waker.socket, zmq.POLLIN)
+        next_tick = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                timeout_ms = max(0, int((next_tick - time.monotonic()) * 1000))
+                events = dict(poller.poll(timeout_ms))
+                if self._waker.socket in events:
+                    self._waker.drain()
+                self._send_outbox()
+                if self._router in events:
+                    self._receive_control()
+                if self._logs in events:
+                    self._receive_logs()
+                now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + self._tick_interval
+                    self._on_tick(now)
+        except Exception as err:  # surfaced to callers by ControlServer.check()
+            logger.exception("control I/O thread failed")
+            self._error = err
+        finally:
+            self._close_sockets()
+
+    def _send_outbox(self) -> None:
+        while True:
+            try:
+                instance, data = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._router.send_multipart([instance.encode(), data], zmq.NOBLOCK)
+            except zmq.ZMQError as err:
+                # ROUTER_MANDATORY: the agent is not connected (EHOSTUNREACH) or its queue is full (EAGAIN).
+                self._on_message(instance, {"type": "_undeliverable", "id": protocol.peek_id(data) or "", "error": err.strerror})
+
+    def _receive_control(self) -> None:
+        while True:
+            try:
+                frames = self._router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 2:
+                logger.warning("ignored a control message with %d frames (expected identity + payload)", len(frames))
+                continue
+            identity, data = frames
+            instance = identity.decode("utf-8", "replace")
+            try:
+                message = protocol.decode(data)
+            except ProtocolError as err:
+                logger.warning("bad message from %r: %s", instance, err)
+                self._router_send(identity, protocol.error(protocol.peek_id(data), str(err)))
+                continue
+            self._on_message(instance, message)
+
+    def _router_send(self, identity: bytes, message: dict[str, Any]) -> None:
+        try:
+            self._router.send_multipart([identity, protocol.encode(message)], zmq.NOBLOCK)
+        except zmq.ZMQError as err:
+            logger.debug("could not answer %r: %s", identity, err)
+
+    def _receive_logs(self) -> None:
+        while True:
+            try:
+                frames = self._logs.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                record = protocol.decode_log(frames[-1])
+            except ProtocolError as err:
+                logger.warning("ignored a bad log message: %s", err)
+                continue
+            self._on_log(record)
+
+    def check(self) -> None:
+        """Raise the error that stopped the I/O thread, if any."""
+        if self._error is not None:
+            raise ColonyError(f"the conductor's network thread failed: {self._error}") from self._error
+
+    def close(self) -> None:
+        """Stop the I/O thread and close the sockets (safe to call twice)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        self._waker.wake()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def _close_sockets(self) -> None:
+        for sock in (self._router, self._logs):
+            sock.close(0)
+        self._waker.close()
+        self._context.term()

@@ -1,0 +1,149 @@
+"""Read a recorded session folder back: metadata, timestamp tables and video paths per camera.
+
+File names: ``{acquisition_name}.{instance}.{YYYYmmdd_HHMMSS}.rcc.{kind}``. Both this package's kinds
+(``timestamps.ttl.out.csv``) and the original package's (``timestamps_ttl_out.csv``, with ``# a, b`` headers) are
+read. Files that are not RCC files are ignored; a damaged file is reported in that camera's ``errors`` list and
+logged, and never stops the other files from being read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import pandas as pd
+
+from rpi_camera_colony.exc import SessionDataError
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE = ".rcc."
+KNOWN_KINDS = ("metadata.json", "timestamps.ttl.out.csv", "timestamps.ttl.in.csv", "video.h264", "video.h264.mp4")
+
+
+@dataclass(frozen=True)
+class SessionFile:
+    path: Path
+    acquisition_name: str
+    camera: str
+    acquisition_time: str
+    kind: str  #: normalised: dots instead of the original's underscores, e.g. "timestamps.ttl.out.csv"
+
+    @classmethod
+    def parse(cls, path: Path) -> Optional[SessionFile]:
+        name = path.name
+        if SIGNATURE not in name:
+            return None
+        head, _, kind = name.rpartition(SIGNATURE)
+        kind = kind.replace("_", ".")
+        parts = head.rsplit(".", 2)
+        if len(parts) != 3 or kind not in KNOWN_KINDS or not all(parts):
+            return None
+        return cls(path, parts[0], parts[1], parts[2], kind)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    return table.rename(columns={c: str(c).strip().lstrip("#").strip() for c in table.columns})
+
+
+def session_files(session_dir: Union[str, Path]) -> list[SessionFile]:
+    """Every RCC file in a session folder (not recursive).
+
+    Raises:
+        SessionDataError: if the folder does not exist.
+    """
+    folder = Path(session_dir).expanduser()
+    if not folder.is_dir():
+        raise SessionDataError(f"session folder not found: {folder}")
+    found = []
+    for path in sorted(folder.iterdir()):
+        parsed = SessionFile.parse(path) if path.is_file() else None
+        if parsed is not None:
+            found.append(parsed)
+    return found
+
+
+def read_session_data(session_dir: Union[str, Path, None] = None, *, acquisition_time: Optional[str] = None) -> dict[str, dict[str, Any]]:
+    """Read a session's metadata and timestamps, and find its videos (video frames are not loaded).
+
+    Args:
+        session_dir: the folder ``{remote_data_path}/{group}/{acquisition_name}`` (collected to this machine).
+        acquisition_time: which recording to read when the folder holds several per camera (default: the latest).
+
+    Returns:
+        ``{camera: {...}}`` with the original package's keys: ``metadata`` (dict), ``timestamps.ttl.out`` and
+        ``timestamps.ttl.in`` (pandas DataFrames), ``has_h264`` / ``video_file_h264`` and ``has_mp4`` /
+        ``video_file_mp4`` (paths relative to ``session_dir``); plus ``acquisition_name``, ``acquisition_time``,
+        ``errors`` (problems met while reading) and ``other_acquisition_times``.
+
+    Raises:
+        SessionDataError: if ``session_dir`` is missing or not a folder.
+    """
+    if session_dir is None:
+        raise SessionDataError("read_session_data needs the session folder: read_session_data('path/to/session')")
+    folder = Path(session_dir).expanduser()
+    files = session_files(folder)
+    by_camera: dict[str, list[SessionFile]] = {}
+    for file in files:
+        by_camera.setdefault(file.camera, []).append(file)
+    session: dict[str, dict[str, Any]] = {}
+    for camera, camera_files in sorted(by_camera.items()):
+        times = sorted({f.acquisition_time for f in camera_files})
+        chosen = acquisition_time if acquisition_time in times else times[-1]
+        if acquisition_time is not None and acquisition_time not in times:
+            continue
+        if len(times) > 1:
+            logger.warning("%s: %d recordings in %s (%s); reading %s", camera, len(times), folder, ", ".join(times), chosen)
+        entry: dict[str, Any] = {
+            "has_h264": False,
+            "has_mp4": False,
+            "acquisition_time": chosen,
+            "other_acquisition_times": [t for t in times if t != chosen],
+            "errors": [],
+        }
+        for file in camera_files:
+            if file.acquisition_time != chosen:
+                continue
+            entry["acquisition_name"] = file.acquisition_name
+            key = file.kind.rsplit(".", 1)[0]
+            try:
+                if file.kind == "metadata.json":
+                    entry["metadata"] = json.loads(file.path.read_text(encoding="utf-8"))
+                elif file.kind.endswith(".csv"):
+                    entry[key] = _read_csv(file.path)
+                elif file.kind == "video.h264":
+                    entry["has_h264"] = True
+                    entry["video_file_h264"] = str(file.path.relative_to(folder))
+                elif file.kind == "video.h264.mp4":
+                    entry["has_mp4"] = True
+                    entry["video_file_mp4"] = str(file.path.relative_to(folder))
+            except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+                message = f"{file.path.name}: cannot be read: {err}"
+                logger.warning("%s", message)
+                entry["errors"].append(message)
+        session[camera] = entry
+    return session
+
+
+def read_frames(session_dir: Union[str, Path], camera: str, *, acquisition_time: Optional[str] = None) -> pd.DataFrame:
+    """One camera's per-frame table (``frame_index``, ``timestamp_frame`` µs, ``timestamp_ttl`` µs, ``sys_time`` s, ...).
+
+    Raises:
+        SessionDataError: if the camera or its frame timestamps are not in the session.
+    """
+    session = read_session_data(session_dir, acquisition_time=acquisition_time)
+    if camera not in session:
+        raise SessionDataError(f"camera {camera!r} not in {session_dir} (found: {', '.join(session) or 'none'})")
+    table = session[camera].get("timestamps.ttl.out")
+    if table is None:
+        raise SessionDataError(f"{camera}: no timestamps.ttl.out.csv in {session_dir}")
+    if "frame_index" not in table.columns:  # original package's files: number frames as written
+        table = table.assign(frame_index=range(len(table)))
+    return table
