@@ -21,7 +21,7 @@ class CameraClock:
     def from_monotonic(self, monotonic_s: float) -> int:
         """The camera-clock time (µs) at a given ``time.monotonic()`` value."""
         elapsed = monotonic_s - self._origin_ns / 1e9
-        return int(round((self._origin_ns / 1e3) + elapsed * 1e6 * (1.0 + self.drift_ppm * 1e-6) + self.offset_s * 1e6))
+        return round((self._origin_ns / 1e3) + elapsed * 1e6 * (1.0 + self.drift_ppm * 1e-6) + self.offset_s * 1e6)
 
     def now_us(self) -> int:
         return self.from_monotonic(time.monotonic())

@@ -120,7 +120,9 @@ def record_to_dict(record: logging.LogRecord, instance: str) -> dict[str, Any]:
 class QueueLogHandler(logging.Handler):
     """Put formatted log records on a queue and wake the loop that forwards them."""
 
-    def __init__(self, instance: str, records: queue.Queue[dict[str, Any]], waker: Waker, level: int = logging.DEBUG) -> None:
+    def __init__(
+        self, instance: str, records: queue.Queue[dict[str, Any]], waker: Waker, level: int = logging.DEBUG
+    ) -> None:
         super().__init__(level)
         self._instance = instance
         self._records = records
@@ -254,7 +256,9 @@ class ControlServer:
                 self._router.send_multipart([instance.encode(), data], zmq.NOBLOCK)
             except zmq.ZMQError as err:
                 # ROUTER_MANDATORY: the agent is not connected (EHOSTUNREACH) or its queue is full (EAGAIN).
-                self._on_message(instance, {"type": "_undeliverable", "id": protocol.peek_id(data) or "", "error": err.strerror})
+                self._on_message(
+                    instance, {"type": "_undeliverable", "id": protocol.peek_id(data) or "", "error": err.strerror}
+                )
 
     def _receive_control(self) -> None:
         while True:

@@ -74,9 +74,7 @@ def decode(data: bytes) -> dict[str, Any]:
         raise ProtocolError("message has no 'id' string")
     if kind == "command":
         if message.get("command") not in COMMANDS:
-            raise ProtocolError(
-                f"unknown command {message.get('command')!r} (known: {', '.join(sorted(COMMANDS))})"
-            )
+            raise ProtocolError(f"unknown command {message.get('command')!r} (known: {', '.join(sorted(COMMANDS))})")
         if not isinstance(message.get("args", {}), dict):
             raise ProtocolError("command 'args' must be a JSON object")
     return message
@@ -96,7 +94,9 @@ def command(name: str, args: Optional[dict[str, Any]] = None) -> dict[str, Any]:
     return {"type": "command", "id": new_id(), "command": name, "args": args or {}}
 
 
-def reply(request_id: str, *, ok: bool, state: str, error: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def reply(
+    request_id: str, *, ok: bool, state: str, error: Optional[str] = None, data: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
     return {"type": "reply", "id": request_id, "ok": ok, "error": error, "state": state, "data": data or {}}
 
 

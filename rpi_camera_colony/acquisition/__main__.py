@@ -37,10 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--data-path", "-p", default="/home/pi/data/", help="where to store recordings")
     agent.add_argument("--acquisition-name", "-n", default=None, help="name of the recording (--auto-start)")
     agent.add_argument("--acquisition-group", "-g", default="", help="group folder of the recording (--auto-start)")
-    agent.add_argument("--max-acquisition-time", "-t", type=float, default=7200, help="seconds; a recording stops itself after this (0: no limit)")
+    agent.add_argument(
+        "--max-acquisition-time",
+        "-t",
+        type=float,
+        default=7200,
+        help="seconds; a recording stops itself after this (0: no limit)",
+    )
     agent.add_argument("--log-ip", "-lip", default=None, help="conductor's log address (default: the control address)")
     agent.add_argument("--log-port", "-lport", type=int, default=55555, help="conductor's log port")
-    agent.add_argument("--log-level", "-ll", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper)
+    agent.add_argument(
+        "--log-level", "-ll", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper
+    )
     agent.add_argument("--control-stream-ip", "-cip", default="127.0.0.1", help="conductor's control address")
     agent.add_argument("--control-stream-port", "-cport", type=int, default=54545, help="conductor's control port")
     agent.add_argument("--heartbeat-interval", type=float, default=0.5, help="seconds between status messages")
@@ -49,7 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--ttl-backend", choices=["auto", "simulated", "gpiozero", "rpi_gpio"], default=None)
     agent.add_argument("--auto-start", "-a", action="store_true", help="record right away without a conductor")
     agent.add_argument("-fps", "--framerate", type=int, default=30, help="framerate (--auto-start)")
-    agent.add_argument("-res", "--resolution", nargs=2, type=int, default=(1600, 1200), metavar=("W", "H"), help="resolution (--auto-start)")
+    agent.add_argument(
+        "-res",
+        "--resolution",
+        nargs=2,
+        type=int,
+        default=(1600, 1200),
+        metavar=("W", "H"),
+        help="resolution (--auto-start)",
+    )
     agent.add_argument("-s", "--stream-video", action="store_true", help="accepted for compatibility")
     agent.add_argument("-sip", "--stream-ip", default="", help="accepted for compatibility")
     agent.add_argument("-sport", "--stream-port", type=int, default=8001, help="accepted for compatibility")
@@ -58,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format=f"%(asctime)s {args.instance_name} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format=f"%(asctime)s {args.instance_name} %(levelname)s %(name)s: %(message)s"
+    )
 
     from rpi_camera_colony.acquisition.acquisition_control import PiAcquisitionControl
     from rpi_camera_colony.config.loading import controller_from_dict
@@ -95,7 +113,11 @@ def main(argv: Optional[list[str]] = None) -> int:
             )
             agent.configure(settings)
             now = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-            agent.start(acquisition_name=args.acquisition_name or f"rcc_auto_{now}", acquisition_time=now, acquisition_group=args.acquisition_group)
+            agent.start(
+                acquisition_name=args.acquisition_name or f"rcc_auto_{now}",
+                acquisition_time=now,
+                acquisition_group=args.acquisition_group,
+            )
         agent.run()
     except ColonyError as err:
         logger.error("%s", err)

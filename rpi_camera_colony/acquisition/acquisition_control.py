@@ -124,7 +124,9 @@ class PiAcquisitionControl:
             configure_socket(self._log_socket, address=log_address)
             self._log_socket.setsockopt(zmq.SNDHWM, LOG_BUFFER)
             self._log_socket.connect(endpoint(log_address, log_port))
-            self._log_handler = QueueLogHandler(instance_name, self._records, self._waker, level=getattr(logging, log_level.upper(), logging.INFO))
+            self._log_handler = QueueLogHandler(
+                instance_name, self._records, self._waker, level=getattr(logging, log_level.upper(), logging.INFO)
+            )
             package_logger = logging.getLogger("rpi_camera_colony")
             package_logger.addHandler(self._log_handler)
             if package_logger.getEffectiveLevel() > self._log_handler.level:
@@ -132,7 +134,13 @@ class PiAcquisitionControl:
 
     # -- public, in-process API (call from the thread that runs the agent, or before run()) --------------------
 
-    def configure(self, settings: ControllerSettings, *, data_path: Optional[str] = None, max_acquisition_time: Optional[float] = None) -> list[str]:
+    def configure(
+        self,
+        settings: ControllerSettings,
+        *,
+        data_path: Optional[str] = None,
+        max_acquisition_time: Optional[float] = None,
+    ) -> list[str]:
         """Choose and configure the backends for ``settings``; return the settings the camera cannot honour.
 
         Raises:
@@ -141,8 +149,12 @@ class PiAcquisitionControl:
         """
         if self.state in ("recording", "previewing"):
             raise RecordingError(f"cannot configure while {self.state}: stop first")
-        camera_name, camera_reason = backends.resolve("camera", self._camera_override, settings.camera_backend, backends.CAMERA_BACKENDS, backends.CAMERA_ENV)
-        ttl_name, ttl_reason = backends.resolve("ttl", self._ttl_override, settings.ttl_backend, backends.TTL_BACKENDS, backends.TTL_ENV)
+        camera_name, camera_reason = backends.resolve(
+            "camera", self._camera_override, settings.camera_backend, backends.CAMERA_BACKENDS, backends.CAMERA_ENV
+        )
+        ttl_name, ttl_reason = backends.resolve(
+            "ttl", self._ttl_override, settings.ttl_backend, backends.TTL_BACKENDS, backends.TTL_ENV
+        )
         self._release_backends()
         self.camera = backends.create_camera(camera_name, clock=self.clock)
         self.ttl = backends.create_ttl(ttl_name, clock=self.clock)
@@ -175,7 +187,9 @@ class PiAcquisitionControl:
         group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
         files = None
         if self.settings.save_data:
-            files = RecordingFiles.create(data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=when)
+            files = RecordingFiles.create(
+                data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=when
+            )
         recording = Recording(
             settings=self.settings,
             camera=self.camera,
@@ -192,7 +206,10 @@ class PiAcquisitionControl:
         self.error = None
         logger.info(
             "recording %s at %dx%d@%dfps to %s",
-            name, *self.settings.resolution, self.settings.framerate, files.folder if files else "nowhere (save_data = False)",
+            name,
+            *self.settings.resolution,
+            self.settings.framerate,
+            files.folder if files else "nowhere (save_data = False)",
         )
         return recording
 
@@ -228,7 +245,11 @@ class PiAcquisitionControl:
             self.error = recording.error
         logger.info(
             "stopped (%s): %d frames, %d dropped, %d TTL pulses out, %d TTL edges in",
-            summary["stop_reason"], summary["frames"], summary["dropped"], summary["ttl_out"], summary["ttl_in"],
+            summary["stop_reason"],
+            summary["frames"],
+            summary["dropped"],
+            summary["ttl_out"],
+            summary["ttl_in"],
         )
         return summary
 
@@ -272,7 +293,12 @@ class PiAcquisitionControl:
         if self._pending_start is not None:
             found.append(self._pending_start[1])
         recording = self.recording
-        if self.state == "recording" and recording is not None and recording.started_monotonic and self.max_acquisition_time > 0:
+        if (
+            self.state == "recording"
+            and recording is not None
+            and recording.started_monotonic
+            and self.max_acquisition_time > 0
+        ):
             found.append(recording.started_monotonic + self.max_acquisition_time)
         return found
 
@@ -282,7 +308,9 @@ class PiAcquisitionControl:
             request_id, _ = self._pending_start
             self._pending_start = None
             self.stop("error: no frame arrived after start")
-            self._reply(request_id, ok=False, error=f"the camera delivered no frame within {FIRST_FRAME_TIMEOUT:.0f} s of start")
+            self._reply(
+                request_id, ok=False, error=f"the camera delivered no frame within {FIRST_FRAME_TIMEOUT:.0f} s of start"
+            )
         recording = self.recording
         if (
             self.state == "recording"
@@ -377,7 +405,10 @@ class PiAcquisitionControl:
         if data_path is not None and (not isinstance(data_path, str) or not data_path):
             raise ConfigError([f"data_path = {data_path!r}: must be a non-empty path"])
         unsupported = self.configure(settings, data_path=data_path, max_acquisition_time=max_time)
-        return {"unsupported": unsupported, "backend": dataclasses.asdict(self._backend_info) if self._backend_info else {}}
+        return {
+            "unsupported": unsupported,
+            "backend": dataclasses.asdict(self._backend_info) if self._backend_info else {},
+        }
 
     def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
         try:
@@ -421,7 +452,9 @@ class PiAcquisitionControl:
 
     # -- messages ---------------------------------------------------------------------------------------------
 
-    def _reply(self, request_id: str, *, ok: bool, error: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
+    def _reply(
+        self, request_id: str, *, ok: bool, error: Optional[str] = None, data: Optional[dict[str, Any]] = None
+    ) -> None:
         self._send(protocol.reply(request_id, ok=ok, state=self.state, error=error, data=data))
 
     def _send(self, message: dict[str, Any]) -> None:

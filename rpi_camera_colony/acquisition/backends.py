@@ -33,17 +33,25 @@ def _importable(module: str) -> bool:
         return False
 
 
-def resolve(kind: str, requested: Optional[str], configured: str, known: tuple[str, ...], env_var: str) -> tuple[str, str]:
+def resolve(
+    kind: str, requested: Optional[str], configured: str, known: tuple[str, ...], env_var: str
+) -> tuple[str, str]:
     """Return ``(backend name, reason)``.
 
     Raises:
         BackendError: for an unknown name, or when ``auto`` finds Raspberry Pi libraries this version cannot drive.
     """
     env = os.environ.get(env_var, "").strip()
-    for value, source in ((requested, "argument"), (configured if configured != "auto" else None, "config"), (env or None, env_var)):
+    for value, source in (
+        (requested, "argument"),
+        (configured if configured != "auto" else None, "config"),
+        (env or None, env_var),
+    ):
         if value:
             if value not in known and value != "auto":
-                raise BackendError(f"unknown {kind} backend {value!r} from {source}: choose one of auto, {', '.join(known)}")
+                raise BackendError(
+                    f"unknown {kind} backend {value!r} from {source}: choose one of auto, {', '.join(known)}"
+                )
             if value != "auto":
                 return value, f"{kind} backend '{value}' chosen by {source}"
     hardware = [name for name in known if name != "simulated" and _importable(_MODULES[name])]

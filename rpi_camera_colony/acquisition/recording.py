@@ -137,7 +137,9 @@ class Recording:
             if self.files is not None:
                 self._open_files(self.files)
             self.ttl.setup(
-                out_pin=self.settings.ttl_out_pin, in_pin=self.settings.ttl_in_pin, out_duration=self.settings.ttl_out_duration
+                out_pin=self.settings.ttl_out_pin,
+                in_pin=self.settings.ttl_in_pin,
+                out_duration=self.settings.ttl_out_duration,
             )
             self.ttl.watch(self._on_edge if self.settings.ttl_in_pin >= 0 else None)
             self.started_monotonic = time.monotonic()
@@ -220,7 +222,9 @@ class Recording:
                 frame.timestamp_us, ttl_time, f"{frame.sys_time:.6f}", frame.index, frame.size, int(frame.keyframe)
             )
         if first:
-            self._on_event("first_frame", {"index": frame.index, "timestamp_us": frame.timestamp_us, "sys_time": frame.sys_time})
+            self._on_event(
+                "first_frame", {"index": frame.index, "timestamp_us": frame.timestamp_us, "sys_time": frame.sys_time}
+            )
 
     def _on_edge(self, level: int, timestamp_us: int) -> None:
         with self._lock:
@@ -270,8 +274,18 @@ class Recording:
     def summary(self) -> dict[str, Any]:
         files = {}
         if self.files is not None:
-            files = {"folder": str(self.files.folder), "video": str(self.files.video), "metadata": str(self.files.metadata)}
-        return {**self.stats(), "status": self.status, "stop_reason": self.stop_reason, "error": self.error, "files": files}
+            files = {
+                "folder": str(self.files.folder),
+                "video": str(self.files.video),
+                "metadata": str(self.files.metadata),
+            }
+        return {
+            **self.stats(),
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+            "files": files,
+        }
 
     def metadata(self) -> dict[str, Any]:
         files = self.files
@@ -293,7 +307,12 @@ class Recording:
             },
             "settings": self.settings.to_dict(),
             "unsupported_settings": self.unsupported,
-            "files": {} if files is None else {kind: files.path(kind).name for kind in ("video.h264", "timestamps.ttl.out.csv", "timestamps.ttl.in.csv")},
+            "files": {}
+            if files is None
+            else {
+                kind: files.path(kind).name
+                for kind in ("video.h264", "timestamps.ttl.out.csv", "timestamps.ttl.in.csv")
+            },
             "start": self.start_time,
             "stop": self.stop_time,
             "duration_s": round(self.duration_s, 6),

@@ -32,7 +32,9 @@ class CameraStatus:
     """What the conductor knows about one camera right now (from its latest heartbeat)."""
 
     name: str
-    state: str  #: the agent's state: idle, configured, previewing, recording, stopped, error, closed; or "lost"/"exited"
+    state: (
+        str  #: the agent's state: idle, configured, previewing, recording, stopped, error, closed; or "lost"/"exited"
+    )
     connected: bool
     frames: int = 0
     dropped: int = 0
@@ -55,7 +57,9 @@ class CameraStatus:
 class RemoteAcquisitionControl:
     """One camera, seen from the conductor. Created by :class:`~rpi_camera_colony.control.conductor.Conductor`."""
 
-    def __init__(self, settings: ControllerSettings, *, submit: Submit, command_timeout: float, heartbeat_interval: float) -> None:
+    def __init__(
+        self, settings: ControllerSettings, *, submit: Submit, command_timeout: float, heartbeat_interval: float
+    ) -> None:
         self.name = settings.name
         self.settings = settings
         self._submit = submit
@@ -75,15 +79,26 @@ class RemoteAcquisitionControl:
 
     # -- commands ---------------------------------------------------------------------------------------------
 
-    def send(self, command: str, args: Optional[dict[str, Any]] = None, timeout: Optional[float] = None) -> CommandStatus:
+    def send(
+        self, command: str, args: Optional[dict[str, Any]] = None, timeout: Optional[float] = None
+    ) -> CommandStatus:
         """Send any protocol command; see :data:`rpi_camera_colony.protocol.COMMANDS`."""
         return self._submit(self.name, command, args or {}, self.command_timeout if timeout is None else timeout)
 
     def configure(self, *, data_path: str, max_acquisition_time: float) -> CommandStatus:
-        return self.send("configure", {"settings": self.settings.to_dict(), "data_path": data_path, "max_acquisition_time": max_acquisition_time})
+        return self.send(
+            "configure",
+            {"settings": self.settings.to_dict(), "data_path": data_path, "max_acquisition_time": max_acquisition_time},
+        )
 
-    def start(self, *, acquisition_name: str, acquisition_time: str, acquisition_group: str, timeout: Optional[float] = None) -> CommandStatus:
-        args = {"acquisition_name": acquisition_name, "acquisition_time": acquisition_time, "acquisition_group": acquisition_group}
+    def start(
+        self, *, acquisition_name: str, acquisition_time: str, acquisition_group: str, timeout: Optional[float] = None
+    ) -> CommandStatus:
+        args = {
+            "acquisition_name": acquisition_name,
+            "acquisition_time": acquisition_time,
+            "acquisition_group": acquisition_group,
+        }
         return self.send("start", args, timeout)
 
     def stop(self) -> CommandStatus:
@@ -161,7 +176,9 @@ class RemoteAcquisitionControl:
             beat = self.heartbeat
             stats = beat.get("stats") or {}
             summary = beat.get("last_summary") or {}
-            state = str(beat.get("state") or self.hello.get("state") or ("connecting" if not self.connected else "idle"))
+            state = str(
+                beat.get("state") or self.hello.get("state") or ("connecting" if not self.connected else "idle")
+            )
             problem = None
             if self.exit_code is not None:
                 state, problem = "exited", f"agent exited with code {self.exit_code}"
@@ -199,7 +216,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m rpi_camera_colony.acquisition.remote_control",
-        description="RPi Camera Colony: control one remote camera of a config (other rcc_conductor options pass through).",
+        description="RPi Camera Colony: control one camera of a config (other rcc_conductor options pass through).",
     )
     parser.add_argument("--instance-name", "-id", required=True, help="the camera's [[name]] in the config")
     known, rest = parser.parse_known_args(argv)

@@ -69,7 +69,11 @@ class SyncedFile:
 
     def __init__(self, path: Path, *, binary: bool) -> None:
         self.path = path
-        self._raw: Any = open(path, "xb" if binary else "x", **({} if binary else {"newline": "", "encoding": "utf-8"}))
+        # Kept open for the whole recording and closed in close(), so no context manager here.
+        if binary:
+            self._raw: Any = open(path, "xb")  # noqa: SIM115
+        else:
+            self._raw = open(path, "x", newline="", encoding="utf-8")  # noqa: SIM115
         self._lock = threading.Lock()
         self.bytes_written = 0
         self.closed = False

@@ -33,9 +33,11 @@ logger = logging.getLogger(__name__)
 SPEC_FILE = Path(__file__).with_name("spec.config")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 RESOLUTION_LIMITS = (64, 4096)
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
-ConfigSource = Union[str, Path, Mapping[str, Any], list]
+ConfigSource = Union[str, Path, Mapping[str, Any], list[str]]
 
 
 # --- custom checks used in spec.config -------------------------------------------------------------------------
@@ -43,10 +45,7 @@ ConfigSource = Union[str, Path, Mapping[str, Any], list]
 
 def _numbers(value: Any, count: int, kind: type) -> list[Any]:
     """Parse '640x480', '(640, 480)', ['(640', '480)'], [640, 480] into ``count`` numbers of ``kind``."""
-    if isinstance(value, (list, tuple)):
-        text = ",".join(str(v) for v in value)
-    else:
-        text = str(value)
+    text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
     parts = [p for p in re.split(r"[\s,x()\[\]]+", text.strip()) if p]
     if len(parts) != count:
         raise validate.VdtValueError(value)
@@ -64,7 +63,7 @@ def check_resolution(value: Any) -> list[int]:
     return [width, height]
 
 
-def check_int_pair(value: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - validate's keyword names
+def check_int_pair(value: Any, min: Any = None, max: Any = None) -> Any:
     if isinstance(value, str) and value.strip().lower() in ("none", ""):
         return None
     pair = _numbers(value, 2, int)
@@ -73,7 +72,7 @@ def check_int_pair(value: Any, min: Any = None, max: Any = None) -> Any:  # noqa
     return pair
 
 
-def check_float_quad(value: Any, min: Any = None, max: Any = None) -> list[float]:  # noqa: A002
+def check_float_quad(value: Any, min: Any = None, max: Any = None) -> list[float]:
     quad = _numbers(value, 4, float)
     if any((min is not None and v < float(min)) or (max is not None and v > float(max)) for v in quad):
         raise validate.VdtValueError(value)
@@ -159,7 +158,9 @@ def _read_raw(source: ConfigSource) -> tuple[ConfigObj, str]:
         return ConfigObj(source, configspec=_spec(), encoding="utf-8"), "<lines>"
     path = Path(source).expanduser()
     if not path.is_file():
-        raise ConfigError([f"config file not found: {path} (give the path of an existing .config file)"], source=str(path))
+        raise ConfigError(
+            [f"config file not found: {path} (give the path of an existing .config file)"], source=str(path)
+        )
     try:
         return ConfigObj(str(path), configspec=_spec(), encoding="utf-8", file_error=True), str(path)
     except ConfigObjError as err:
@@ -206,8 +207,8 @@ def load_config(source: ConfigSource) -> ColonySettings:
                 problems.append(f"{path} = {shown}: must be {_describe_check(validator, check)}")
 
     warnings_found, extras = _unknown_keys(raw)
-    controllers_raw = raw.get("controllers", {})
-    if not isinstance(controllers_raw, Mapping) or not controllers_raw.sections:
+    controllers_raw: Any = raw.get("controllers", {})
+    if not getattr(controllers_raw, "sections", None):
         problems.append("controllers: no cameras configured (add a section like [[camera_1]] under [controllers])")
     general = raw.get("general", {})
     for key in general.get("general_settings_to_patch_into_controller", []) if isinstance(general, Mapping) else []:
@@ -254,7 +255,9 @@ def _unknown_keys(raw: ConfigObj) -> tuple[list[str], dict[str, dict[str, str]]]
     return warnings_found, extras
 
 
-def patch_controllers(general: GeneralSettings, controllers: Mapping[str, ControllerSettings]) -> dict[str, ControllerSettings]:
+def patch_controllers(
+    general: GeneralSettings, controllers: Mapping[str, ControllerSettings]
+) -> dict[str, ControllerSettings]:
     """Copy the general settings listed in ``general_settings_to_patch_into_controller`` into every controller.
 
     As in the original package this happens only when ``general_setting_has_priority`` is true.
@@ -275,9 +278,13 @@ def _tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _to_settings(raw: ConfigObj, extras: Mapping[str, Mapping[str, str]], source: str, warnings_found: tuple[str, ...]) -> ColonySettings:
+def _to_settings(
+    raw: ConfigObj, extras: Mapping[str, Mapping[str, str]], source: str, warnings_found: tuple[str, ...]
+) -> ColonySettings:
     general_raw = _known(GeneralSettings, raw["general"])
-    general_raw["general_settings_to_patch_into_controller"] = tuple(general_raw["general_settings_to_patch_into_controller"])
+    general_raw["general_settings_to_patch_into_controller"] = tuple(
+        general_raw["general_settings_to_patch_into_controller"]
+    )
     general = GeneralSettings(**general_raw)
     controllers: dict[str, ControllerSettings] = {}
     for name in raw["controllers"].sections:
@@ -304,11 +311,20 @@ def controller_from_dict(data: Mapping[str, Any]) -> ControllerSettings:
     if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
         raise ConfigError(["settings: must be an object with a 'name'"])
     name = data["name"]
-    section = {k: _to_text(v) for k, v in data.items() if k not in ("name", "camera_extras", "acquisition_time", "acquisition_group")}
+    section = {
+        k: _to_text(v)
+        for k, v in data.items()
+        if k not in ("name", "camera_extras", "acquisition_time", "acquisition_group")
+    }
     extras = data.get("camera_extras") or {}
     if not isinstance(extras, Mapping):
         raise ConfigError([f"controllers.{name}.camera_extras: must be an object"])
-    lines = {"general": {}, "log": {}, "control": {}, "controllers": {name: {**section, **{k: _to_text(v) for k, v in extras.items()}}}}
+    lines = {
+        "general": {},
+        "log": {},
+        "control": {},
+        "controllers": {name: {**section, **{k: _to_text(v) for k, v in extras.items()}}},
+    }
     settings = load_config(lines)
     controller = settings.controllers[name]
     return dataclasses.replace(

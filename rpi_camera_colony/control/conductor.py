@@ -114,7 +114,9 @@ class Conductor:
         self._pending: dict[str, tuple[str, CommandStatus]] = {}
         self._processes: dict[str, AgentProcess] = {}
         self._launchers: dict[str, Launcher] = {}
-        self._remote_logs: dict[str, deque[dict[str, Any]]] = {name: deque(maxlen=REMOTE_LOG_KEEP) for name in settings.controllers}
+        self._remote_logs: dict[str, deque[dict[str, Any]]] = {
+            name: deque(maxlen=REMOTE_LOG_KEEP) for name in settings.controllers
+        }
         self._log_file_handler: Optional[logging.Handler] = None
         self._server: Optional[ControlServer] = None
         self._connected = False
@@ -182,11 +184,23 @@ class Conductor:
             )
             logger.info(
                 "conductor listening: control %s:%d, logs %s:%d",
-                control.address, self._server.control_port, log.address, self._server.log_port,
+                control.address,
+                self._server.control_port,
+                log.address,
+                self._server.log_port,
             )
             self._launch_all()
             self._wait_for_hellos()
-            self._group("configure", {name: rc.configure(data_path=self.settings.general.remote_data_path, max_acquisition_time=self.settings.general.max_acquisition_time) for name, rc in self.controllers.items()}).wait()
+            self._group(
+                "configure",
+                {
+                    name: rc.configure(
+                        data_path=self.settings.general.remote_data_path,
+                        max_acquisition_time=self.settings.general.max_acquisition_time,
+                    )
+                    for name, rc in self.controllers.items()
+                },
+            ).wait()
             self._connected = True
         except BaseException:
             self.cleanup()
@@ -232,9 +246,13 @@ class Conductor:
         failures: dict[str, BaseException] = {}
         for name, launcher_name in self._launcher_names.items():
             if launcher_name not in self._launchers:
-                self._launchers[launcher_name] = LocalLauncher(self.settings.general) if launcher_name == "local" else ExternalLauncher()
+                self._launchers[launcher_name] = (
+                    LocalLauncher(self.settings.general) if launcher_name == "local" else ExternalLauncher()
+                )
             try:
-                process = self._launchers[launcher_name].launch(self.settings.controllers[name], self._agent_arguments(name), self._on_agent_exit)
+                process = self._launchers[launcher_name].launch(
+                    self.settings.controllers[name], self._agent_arguments(name), self._on_agent_exit
+                )
             except ColonyError as err:
                 failures[name] = err
                 continue
@@ -251,7 +269,9 @@ class Conductor:
                 exited = {n: rc for n, rc in self.controllers.items() if rc.exit_code is not None}
                 missing = [n for n, rc in self.controllers.items() if not rc.connected and n not in exited]
                 if exited:
-                    failures: dict[str, BaseException] = {n: AgentExited(n, rc.exit_code, rc.exit_output) for n, rc in exited.items()}
+                    failures: dict[str, BaseException] = {
+                        n: AgentExited(n, rc.exit_code, rc.exit_output) for n, rc in exited.items()
+                    }
                     raise ColonyCommandError("connect", failures)
                 if not missing:
                     return
@@ -282,7 +302,9 @@ class Conductor:
         if self.acquiring:
             raise RecordingError("already acquiring: call stop_acquisition() first")
         if acquisition_name:
-            self.settings = self.settings.replace_general(acquisition_name=check_name_part("acquisition_name", acquisition_name))
+            self.settings = self.settings.replace_general(
+                acquisition_name=check_name_part("acquisition_name", acquisition_name)
+            )
         general = self.settings.general
         configured_time = general.acquisition_time
         self.acquisition_time = configured_time if configured_time not in ("", "dummy_time") else datestr()
@@ -303,7 +325,11 @@ class Conductor:
             self.start_replies = self._group("start", statuses).wait()
         except ColonyCommandError as err:
             started = [n for n in statuses if n not in err.failures]
-            logger.error("start failed on %s; stopping %s", ", ".join(sorted(err.failures)), ", ".join(started) or "no other camera")
+            logger.error(
+                "start failed on %s; stopping %s",
+                ", ".join(sorted(err.failures)),
+                ", ".join(started) or "no other camera",
+            )
             self._stop_cameras(started, raise_errors=False)
             self.acquiring = False
             raise
@@ -417,7 +443,7 @@ class Conductor:
         if rc.exit_code is not None:
             status.set_error(AgentExited(camera, rc.exit_code, rc.exit_output))
             return status
-        if self._server is None or self._cleaned_up and command != "close":
+        if self._server is None or (self._cleaned_up and command != "close"):
             status.set_error(CameraNotConnected(camera, "the conductor is not connected"))
             return status
         with self._lock:
@@ -442,7 +468,10 @@ class Conductor:
         if rc is None:
             logger.warning("message from unknown camera %r ignored (not in this conductor's config)", instance)
             if kind != "error" and self._server is not None:
-                self._server.send(instance, protocol.error(message.get("id"), f"unknown camera {instance!r}: not in this conductor's config"))
+                self._server.send(
+                    instance,
+                    protocol.error(message.get("id"), f"unknown camera {instance!r}: not in this conductor's config"),
+                )
             return
         now = time.monotonic()
         if kind == "hello":
@@ -464,11 +493,16 @@ class Conductor:
         elif kind == "error":
             request_id = message.get("in_reply_to")
             if isinstance(request_id, str) and request_id:
-                self._resolve(request_id, error=CameraError(instance, f"agent refused the message: {message.get('error')}"))
+                self._resolve(
+                    request_id, error=CameraError(instance, f"agent refused the message: {message.get('error')}")
+                )
             else:
                 logger.warning("%s refused a message: %s", instance, message.get("error"))
         elif kind == "_undeliverable":
-            self._resolve(message.get("id", ""), error=CameraNotConnected(instance, f"agent not connected ({message.get('error')})"))
+            self._resolve(
+                message.get("id", ""),
+                error=CameraNotConnected(instance, f"agent not connected ({message.get('error')})"),
+            )
         else:
             logger.warning("%s sent an unexpected %r message", instance, kind)
 
@@ -488,7 +522,13 @@ class Conductor:
         levelno = record.get("levelno")
         named = logging.getLevelName(record["level"])
         level = levelno if isinstance(levelno, int) else named if isinstance(named, int) else logging.INFO
-        remote_logger.getChild(instance).log(level, "[%s] %s", instance, record["msg"], extra={"camera": instance, "remote_created": record.get("created")})
+        remote_logger.getChild(instance).log(
+            level,
+            "[%s] %s",
+            instance,
+            record["msg"],
+            extra={"camera": instance, "remote_created": record.get("created")},
+        )
 
     def _on_agent_exit(self, instance: str, code: Optional[int]) -> None:
         process = self._processes.get(instance)
@@ -515,4 +555,3 @@ class Conductor:
 
     def __repr__(self) -> str:
         return f"<Conductor {self.acquisition_name!r}: {len(self.controllers)} camera(s), acquiring={self.acquiring}>"
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,7 +91,9 @@ class LocalAgentProcess(AgentProcess):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(output_file, "wb") as out:
             try:
-                self._popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+                self._popen = subprocess.Popen(
+                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                )
             except OSError as err:
                 raise LaunchError(f"{instance}: cannot start {argv[0]}: {err.strerror}") from None
         self.pid = self._popen.pid
@@ -133,14 +136,16 @@ class Launcher(abc.ABC):
     name: str = "abstract"
 
     @abc.abstractmethod
-    def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> Optional[AgentProcess]:
+    def launch(
+        self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback
+    ) -> Optional[AgentProcess]:
         """Start the agent of ``controller`` (None when it is started some other way).
 
         Raises:
             LaunchError: if it cannot be started.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most launchers hold nothing
         """Release what the launcher holds. Safe to call twice."""
 
 
@@ -156,8 +161,11 @@ class LocalLauncher(Launcher):
 
     @property
     def runtime_dir(self) -> Path:
-        """Where each agent's output is kept (``{instance}.log``)."""
+        """Where each agent's output is kept (``{instance}.log``) until :meth:`close`."""
         return self._runtime
+
+    def close(self) -> None:
+        shutil.rmtree(self._runtime, ignore_errors=True)
 
     def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> AgentProcess:
         argv = [self._python, "-m", self._module, *arguments.argv()]
@@ -178,7 +186,9 @@ class ExternalLauncher(Launcher):
     def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> None:
         logger.info(
             "%s: launcher = none, waiting for its agent to connect to %s:%d",
-            controller.name, arguments.control_host, arguments.control_port,
+            controller.name,
+            arguments.control_host,
+            arguments.control_port,
         )
         return None
 

@@ -29,11 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument("--config-file", "--config-data-file", "-c", dest="config_file", required=True, help="the colony's config file")
-    parser.add_argument("--acquisition-name", "-n", default=None, help="name of this recording (default: [general] acquisition_name); 'group__name' sets the group folder")
-    parser.add_argument("--max-acquisition-time", "--time", "-t", dest="seconds", type=float, default=None, help="record this many seconds, then stop (default: until Ctrl-C or [general] max_acquisition_time)")
-    parser.add_argument("--check", action="store_true", help="only validate the config, print what it sets up, and exit")
-    parser.add_argument("--camera", action="append", default=None, metavar="NAME", help="only this camera (repeat for several)")
+    parser.add_argument(
+        "--config-file", "--config-data-file", "-c", dest="config_file", required=True, help="the colony's config file"
+    )
+    parser.add_argument(
+        "--acquisition-name",
+        "-n",
+        default=None,
+        help="name of this recording (default: [general] acquisition_name); 'group__name' sets the group folder",
+    )
+    parser.add_argument(
+        "--max-acquisition-time",
+        "--time",
+        "-t",
+        dest="seconds",
+        type=float,
+        default=None,
+        help="record this many seconds, then stop (default: until Ctrl-C or [general] max_acquisition_time)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only validate the config, print what it sets up, and exit"
+    )
+    parser.add_argument(
+        "--camera", action="append", default=None, metavar="NAME", help="only this camera (repeat for several)"
+    )
     parser.add_argument("--debug", "-d", action="store_true", help="show debug messages")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. when logging to a file)")
     return parser
@@ -46,7 +65,9 @@ def _setup_logging(debug: bool, level_name: str) -> None:
     handler.setLevel(level)
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(min(level, logging.getLevelName(level_name) if isinstance(logging.getLevelName(level_name), int) else level))
+    root.setLevel(
+        min(level, logging.getLevelName(level_name) if isinstance(logging.getLevelName(level_name), int) else level)
+    )
 
 
 def _check(config_file: str, cameras: Optional[list[str]]) -> int:
@@ -65,7 +86,9 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
     general = settings.general
     print(f"{config_file}: OK")
     print(f"  acquisition: {general.acquisition_name} (group: {general.group or '-'}) -> {general.remote_data_path}")
-    print(f"  control {settings.control.address}:{settings.control.port}, logs {settings.log.address}:{settings.log.port}")
+    print(
+        f"  control {settings.control.address}:{settings.control.port}, logs {settings.log.address}:{settings.log.port}"
+    )
     for name, c in settings.controllers.items():
         print(
             f"  {name}: {c.resolution[0]}x{c.resolution[1]}@{c.framerate}fps, camera {c.camera_backend}, "
@@ -78,8 +101,10 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
 
 
 def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, Any]) -> str:
-    """A per-camera table: state, frames, drops, TTL, duration, rate, video size, files."""
-    lines = [f"{'camera':<20} {'state':<9} {'frames':>7} {'dropped':>7} {'ttl out':>7} {'ttl in':>6} {'seconds':>7} {'fps':>6} {'video MB':>8}"]
+    """A per-camera table: state, frames, drops, TTL, duration, rate, video size; then the folders."""
+    lines = [
+        f"{'camera':<20} {'state':<9} {'frames':>7} {'dropped':>7} {'ttl out':>7} {'ttl in':>6} {'seconds':>7} {'fps':>6} {'video MB':>8}"
+    ]
     folders = set()
     for name, status in statuses.items():
         summary = summaries.get(name) or {}
@@ -123,7 +148,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     _setup_logging(args.debug, settings.log.level if settings.log.log_to_console else "WARNING")
     limit = settings.general.max_acquisition_time
     if args.seconds is not None and limit and args.seconds > limit:
-        logger.warning("-t %g s is longer than max_acquisition_time = %d s: cameras stop themselves at %d s", args.seconds, limit, limit)
+        logger.warning(
+            "-t %g s is longer than max_acquisition_time = %d s: cameras stop themselves at %d s",
+            args.seconds,
+            limit,
+            limit,
+        )
 
     try:
         conductor = Conductor(settings=settings, acquisition_name=args.acquisition_name, cameras=args.camera)

@@ -70,7 +70,9 @@ def session_files(session_dir: Union[str, Path]) -> list[SessionFile]:
     return found
 
 
-def read_session_data(session_dir: Union[str, Path, None] = None, *, acquisition_time: Optional[str] = None) -> dict[str, dict[str, Any]]:
+def read_session_data(
+    session_dir: Union[str, Path, None] = None, *, acquisition_time: Optional[str] = None
+) -> dict[str, dict[str, Any]]:
     """Read a session's metadata and timestamps, and find its videos (video frames are not loaded).
 
     Args:
@@ -100,7 +102,9 @@ def read_session_data(session_dir: Union[str, Path, None] = None, *, acquisition
         if acquisition_time is not None and acquisition_time not in times:
             continue
         if len(times) > 1:
-            logger.warning("%s: %d recordings in %s (%s); reading %s", camera, len(times), folder, ", ".join(times), chosen)
+            logger.warning(
+                "%s: %d recordings in %s (%s); reading %s", camera, len(times), folder, ", ".join(times), chosen
+            )
         entry: dict[str, Any] = {
             "has_h264": False,
             "has_mp4": False,
@@ -133,7 +137,9 @@ def read_session_data(session_dir: Union[str, Path, None] = None, *, acquisition
 
 
 def read_frames(session_dir: Union[str, Path], camera: str, *, acquisition_time: Optional[str] = None) -> pd.DataFrame:
-    """One camera's per-frame table (``frame_index``, ``timestamp_frame`` µs, ``timestamp_ttl`` µs, ``sys_time`` s, ...).
+    """One camera's per-frame table.
+
+    Columns: ``frame_index``, ``timestamp_frame`` (µs), ``timestamp_ttl`` (µs), ``sys_time`` (s) and more.
 
     Raises:
         SessionDataError: if the camera or its frame timestamps are not in the session.
@@ -141,7 +147,7 @@ def read_frames(session_dir: Union[str, Path], camera: str, *, acquisition_time:
     session = read_session_data(session_dir, acquisition_time=acquisition_time)
     if camera not in session:
         raise SessionDataError(f"camera {camera!r} not in {session_dir} (found: {', '.join(session) or 'none'})")
-    table = session[camera].get("timestamps.ttl.out")
+    table: Optional[pd.DataFrame] = session[camera].get("timestamps.ttl.out")
     if table is None:
         raise SessionDataError(f"{camera}: no timestamps.ttl.out.csv in {session_dir}")
     if "frame_index" not in table.columns:  # original package's files: number frames as written

@@ -100,10 +100,16 @@ class SimulatedCamera(CameraBackend):
     def configure(self, settings: ControllerSettings) -> list[str]:
         width, height = settings.resolution
         if width < INDEX_BITS * 2:
-            raise BackendError(f"resolution {width}x{height}: the simulated camera needs a width of at least {INDEX_BITS * 2}")
+            raise BackendError(
+                f"resolution {width}x{height}: the simulated camera needs a width of at least {INDEX_BITS * 2}"
+            )
         self._settings = settings
         self._base = self._make_base_image(settings)
-        changed = [name for name in NO_EFFECT_IN_SIMULATION if getattr(settings, name) != getattr(ControllerSettings(name=""), name)]
+        changed = [
+            name
+            for name in NO_EFFECT_IN_SIMULATION
+            if getattr(settings, name) != getattr(ControllerSettings(name=""), name)
+        ]
         return changed + [name for name, _ in settings.camera_extras]
 
     @staticmethod
@@ -227,7 +233,9 @@ class SimulatedCamera(CameraBackend):
             on_error(err)
 
     @staticmethod
-    def _write_packets(packets: Any, pending: deque[FrameInfo], output: Optional[VideoOutput], on_frame: FrameCallback) -> None:
+    def _write_packets(
+        packets: Any, pending: deque[FrameInfo], output: Optional[VideoOutput], on_frame: FrameCallback
+    ) -> None:
         for packet in packets:
             data = bytes(packet)
             if output is not None:
