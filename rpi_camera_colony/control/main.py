@@ -102,9 +102,8 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
 
 def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, Any]) -> str:
     """A per-camera table: state, frames, drops, TTL, duration, rate, video size; then the folders."""
-    lines = [
-        f"{'camera':<20} {'state':<9} {'frames':>7} {'dropped':>7} {'ttl out':>7} {'ttl in':>6} {'seconds':>7} {'fps':>6} {'video MB':>8}"
-    ]
+    header = ("camera", "state", "frames", "dropped", "ttl out", "ttl in", "seconds", "fps", "video MB")
+    lines = ["{:<20} {:<9} {:>7} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8}".format(*header)]
     folders = set()
     for name, status in statuses.items():
         summary = summaries.get(name) or {}
