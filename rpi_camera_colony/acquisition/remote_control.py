@@ -146,6 +146,17 @@ class RemoteAcquisitionControl:
                 self.stalled = False
             return reattached
 
+    def on_reply(self, state: str, data: dict[str, Any]) -> None:
+        """A reply tells the agent's state as of now: fresher than the last heartbeat."""
+        with self._lock:
+            update: dict[str, Any] = {"state": state}
+            if isinstance(data.get("stats"), dict):
+                update["stats"] = data["stats"]
+            if isinstance(data.get("summary"), dict) and data["summary"]:
+                update["last_summary"] = data["summary"]
+                update["stats"] = {}
+            self.heartbeat = {**self.heartbeat, **update}
+
     def on_exit(self, code: Optional[int], output: str) -> None:
         with self._lock:
             self.exit_code = code

@@ -320,7 +320,7 @@ def controller_from_dict(data: Mapping[str, Any]) -> ControllerSettings:
     if not isinstance(extras, Mapping):
         raise ConfigError([f"controllers.{name}.camera_extras: must be an object"])
     lines = {
-        "general": {},
+        "general": {"general_setting_has_priority": "False"},  # values arrive already patched
         "log": {},
         "control": {},
         "controllers": {name: {**section, **{k: _to_text(v) for k, v in extras.items()}}},

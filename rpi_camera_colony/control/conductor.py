@@ -489,7 +489,9 @@ class Conductor:
             with self._lock:
                 entry = self._pending.get(message["id"])
             if entry is not None:
-                self._resolve(message["id"], reply=Reply.from_message(instance, entry[1].command, message))
+                reply = Reply.from_message(instance, entry[1].command, message)
+                rc.on_reply(reply.state, reply.data)
+                self._resolve(message["id"], reply=reply)
         elif kind == "error":
             request_id = message.get("in_reply_to")
             if isinstance(request_id, str) and request_id:
