@@ -48,7 +48,11 @@ def write_simulated_config(
     path = Path(path)
     names = names or [f"cam{i}" for i in range(cameras)]
     sections: dict[str, dict[str, Any]] = {
-        "general": {"acquisition_name": acquisition_name, "remote_data_path": str(data_path), "max_acquisition_time": 600},
+        "general": {
+            "acquisition_name": acquisition_name,
+            "remote_data_path": str(data_path),
+            "max_acquisition_time": 600,
+        },
         "log": {
             "address": "127.0.0.1",
             "port": 0,
@@ -76,7 +80,9 @@ def write_simulated_config(
         }
         camera.update((per_camera or {}).get(name, {}))
         lines.append(f"    [[{name}]]")
-        lines += [f"        {key} = {value if key == 'resolution' else _format(value)}" for key, value in camera.items()]
+        lines += [
+            f"        {key} = {value if key == 'resolution' else _format(value)}" for key, value in camera.items()
+        ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -105,8 +111,12 @@ def assert_session_complete(session: Mapping[str, Mapping[str, Any]], cameras: l
         meta = entry["metadata"]
         rows = len(entry["timestamps.ttl.out"])
         assert meta["status"] == "stopped", f"{camera}: status {meta['status']} ({meta['stop_reason']})"
-        assert meta["frames"]["written"] == rows, f"{camera}: metadata says {meta['frames']['written']} frames, CSV {rows}"
-        assert meta["frames"]["ttl_out_pulses"] == rows, f"{camera}: {meta['frames']['ttl_out_pulses']} pulses for {rows}"
+        assert meta["frames"]["written"] == rows, (
+            f"{camera}: metadata says {meta['frames']['written']} frames, CSV {rows}"
+        )
+        assert meta["frames"]["ttl_out_pulses"] == rows, (
+            f"{camera}: {meta['frames']['ttl_out_pulses']} pulses for {rows}"
+        )
 
 
 def agent_children(parent: Optional[int] = None) -> list[int]:
@@ -122,6 +132,11 @@ def agent_children(parent: Optional[int] = None) -> list[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and int(fields[1]) == parent and fields[0] != "Z" and "rpi_camera_colony.acquisition" in cmdline:
+        if (
+            len(fields) > 1
+            and int(fields[1]) == parent
+            and fields[0] != "Z"
+            and "rpi_camera_colony.acquisition" in cmdline
+        ):
             found.append(int(entry.name))
     return found

@@ -45,7 +45,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def colony_config(tmp_path: Path, data_dir: Path) -> Callable[..., Path]:
-    """Factory: ``colony_config(cameras=4, **options)`` writes a simulated colony config (see rpi_camera_colony.testing)."""
+    """Factory: ``colony_config(cameras=4, **options)`` writes a simulated colony config (rpi_camera_colony.testing)."""
 
     def make(**options: Any) -> Path:
         options.setdefault("data_path", data_dir)

@@ -42,7 +42,7 @@ def test_four_cameras_record_complete_files(colony_config: Callable[..., Path], 
 
     assert session_dir == data_dir / "mouse1" / "mouse1__day1"
     assert set(summaries) == set(CAMERAS)
-    for name, summary in summaries.items():
+    for summary in summaries.values():
         assert summary["status"] == "stopped"
         assert summary["frames"] >= 100, summary
         assert summary["dropped"] == 0, summary

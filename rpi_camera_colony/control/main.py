@@ -72,14 +72,13 @@ def _setup_logging(debug: bool, level_name: str) -> None:
 
 def _check(config_file: str, cameras: Optional[list[str]]) -> int:
     from rpi_camera_colony.config.loading import load_config
-    from rpi_camera_colony.control.launch import check_launchers
+    from rpi_camera_colony.control.launch import check_launchers, launcher_name
     from rpi_camera_colony.exc import ConfigError
 
     try:
         settings = load_config(config_file)
         if cameras:
             settings = settings.only(cameras)
-        launchers = check_launchers(dict(settings.controllers))
     except ConfigError as err:
         print(f"rcc_conductor: {err}", file=sys.stderr)
         return 2
@@ -89,6 +88,7 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
     print(
         f"  control {settings.control.address}:{settings.control.port}, logs {settings.log.address}:{settings.log.port}"
     )
+    launchers = {name: launcher_name(c) for name, c in settings.controllers.items()}
     for name, c in settings.controllers.items():
         print(
             f"  {name}: {c.resolution[0]}x{c.resolution[1]}@{c.framerate}fps, camera {c.camera_backend}, "
@@ -97,6 +97,11 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
         )
     for warning in settings.warnings:
         print(f"  warning: {warning}")
+    try:
+        check_launchers(dict(settings.controllers))
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"  note: {problem}")
     return 0
 
 

@@ -1,0 +1,138 @@
+"""Command lines: rcc_conductor, rcc_acquisition and the remote_control module, run as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from conftest import DATA
+from rpi_camera_colony import __version__, read_session_data
+from rpi_camera_colony.testing import assert_session_complete
+
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(args), capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [str(BIN / "rcc_conductor"), "--help"],
+        [str(BIN / "rcc_acquisition"), "--help"],
+        [sys.executable, "-m", "rpi_camera_colony.acquisition", "--help"],
+        [sys.executable, "-m", "rpi_camera_colony.acquisition.remote_control", "--help"],
+        [sys.executable, "-m", "rpi_camera_colony.control.main", "--help"],
+    ],
+)
+def test_help_works_anywhere(command: list[str]) -> None:
+    result = run(*command)
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
+
+
+def test_agent_accepts_seed_arguments() -> None:
+    result = run(str(BIN / "rcc_acquisition"), "--version")
+    assert result.stdout.strip() == __version__
+    help_text = run(str(BIN / "rcc_acquisition"), "--help").stdout
+    for flag in (
+        "-id",
+        "-p",
+        "-n",
+        "-g",
+        "-t",
+        "-lip",
+        "-lport",
+        "-ll",
+        "-cip",
+        "-cport",
+        "-a",
+        "-fps",
+        "-res",
+        "-sip",
+        "-sport",
+    ):
+        assert f"{flag} " in help_text or f"{flag}," in help_text, flag
+
+
+def test_check_good_config() -> None:
+    result = run(str(BIN / "rcc_conductor"), "-c", str(DATA / "example_640x480x90.config"), "--check")
+    assert result.returncode == 0, result.stderr
+    assert "camera_yellow_61: 640x480@90fps" in result.stdout
+
+
+def test_check_broken_config(tmp_path: Path) -> None:
+    path = tmp_path / "bad.config"
+    path.write_text("[controllers]\n  [[cam1]]\n    framerate = 200\n    framrate = 3\n")
+    result = run(str(BIN / "rcc_conductor"), "--config-data-file", str(path), "--check")
+    assert result.returncode == 2
+    assert "controllers.cam1.framerate = 200: must be a whole number in 1..90" in result.stderr
+    assert "did you mean 'framerate'" in result.stderr
+
+
+def test_record_from_the_command_line(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    config = colony_config(cameras=2, framerate=30)
+    result = run(str(BIN / "rcc_conductor"), "-c", str(config), "-n", "cli__run", "-t", "1.5", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "camera " in result.stdout and "cam0 " in result.stdout and "cam1 " in result.stdout
+    folder = data_dir / "cli" / "cli__run"
+    assert f"files: {folder}" in result.stdout
+    assert_session_complete(read_session_data(folder), ["cam0", "cam1"], folder)
+
+
+def test_remote_control_module_runs_one_camera(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    config = colony_config(cameras=3, framerate=30)
+    result = run(
+        sys.executable, "-m", "rpi_camera_colony.acquisition.remote_control",
+        "-c", str(config), "--instance-name", "cam2", "-n", "one__cam", "-t", "1", "--no-progress",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(read_session_data(data_dir / "one" / "one__cam")) == ["cam2"]
+
+
+def test_cli_reports_failed_camera(colony_config: Callable[..., Path]) -> None:
+    config = colony_config(cameras=2, per_camera={"cam1": {"sim_fault": "fail_at_start"}})
+    result = run(str(BIN / "rcc_conductor"), "-c", str(config), "-t", "1", "--no-progress")
+    assert result.returncode == 1
+    assert "cam1: simulated camera failure at start" in result.stderr
+
+
+def test_ctrl_c_stops_and_keeps_files(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    config = colony_config(cameras=1, framerate=30)
+    process = subprocess.Popen(
+        [str(BIN / "rcc_conductor"), "-c", str(config), "-n", "int__rupt", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:  # wait until the conductor says every camera records
+            if "camera(s) recording" in line:
+                break
+        process.send_signal(2)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    folder = data_dir / "int" / "int__rupt"
+    assert_session_complete(read_session_data(folder), ["cam0"], folder)
+    assert "cam0 " in out
+
+
+def test_bad_arguments() -> None:
+    result = run(str(BIN / "rcc_conductor"), "-c", "/nonexistent.config", "-t", "1")
+    assert result.returncode == 2 and "config file not found" in result.stderr
+    result = run(str(BIN / "rcc_conductor"), "-c", str(DATA / "example.config"), "-t", "-3")
+    assert result.returncode == 2 and "must be > 0" in result.stderr
+    env_check = run(str(BIN / "rcc_conductor"))
+    assert env_check.returncode == 2 and "--config-file" in env_check.stderr
+    assert os.environ.get("RCC_CAMERA_BACKEND") is None

@@ -1,0 +1,138 @@
+"""Cameras that fail: at configure, at start, by dying, by going silent. Errors name each camera; nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from rpi_camera_colony import read_session_data
+from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.exc import AgentExited, CameraError, ColonyCommandError, ConfigError, HandshakeTimeout
+from rpi_camera_colony.testing import agent_children, assert_session_complete, read_frame_indices
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    end = time.monotonic() + timeout
+    tick = threading.Event()
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        tick.wait(0.05)
+    return predicate()
+
+
+def test_start_failures_are_named_and_others_stop_cleanly(colony_config: Callable[..., Path]) -> None:
+    config = colony_config(
+        cameras=4,
+        per_camera={"cam1": {"sim_fault": "crash_at_start"}, "cam2": {"sim_fault": "fail_at_start"}},
+    )
+    with Conductor(config_file=config) as conductor:
+        with pytest.raises(ColonyCommandError) as caught:
+            conductor.start_acquisition()
+        err = caught.value
+        assert err.command == "start"
+        assert set(err.failures) == {"cam1", "cam2"}
+        assert isinstance(err.failures["cam1"], AgentExited)
+        assert err.failures["cam1"].returncode == 70
+        assert "sim_fault = crash_at_start" in str(err.failures["cam1"])  # the agent's last output is shown
+        assert "simulated camera failure at start" in str(err)
+        assert "cam1" in str(err) and "cam2" in str(err)
+        assert not conductor.acquiring
+        status = conductor.status()
+        assert status["cam1"].state == "exited" and not status["cam1"].ok
+        assert status["cam2"].state == "error"
+        assert status["cam0"].state == "stopped" and status["cam3"].state == "stopped"
+        folder = conductor.session_folder()
+        summaries = conductor.last_summaries
+    assert set(summaries) == {"cam0", "cam3"}
+    # The cameras that did start were stopped cleanly: complete files, status "stopped".
+    assert_session_complete(read_session_data(folder), ["cam0", "cam3"], folder)
+
+
+def test_configure_failure_names_camera_and_leaves_nothing_running(colony_config: Callable[..., Path]) -> None:
+    config = colony_config(cameras=2, per_camera={"cam1": {"camera_backend": "picamera2"}})
+    with pytest.raises(ColonyCommandError) as caught:
+        Conductor(config_file=config)
+    assert set(caught.value.failures) == {"cam1"}
+    assert "picamera2" in str(caught.value) and "not installed" in str(caught.value)
+    assert agent_children() == []
+
+
+def test_missing_agent_times_out_with_its_name(colony_config: Callable[..., Path]) -> None:
+    config = colony_config(cameras=2, control={"hello_timeout": 1.0}, per_camera={"cam1": {"launcher": "none"}})
+    started = time.monotonic()
+    with pytest.raises(HandshakeTimeout) as caught:
+        Conductor(config_file=config)
+    assert time.monotonic() - started < 10
+    assert set(caught.value.failures) == {"cam1"}
+    assert "launcher = none" in str(caught.value)
+    assert isinstance(caught.value, TimeoutError)
+
+
+def test_agent_killed_mid_recording(colony_config: Callable[..., Path]) -> None:
+    config = colony_config(cameras=2, framerate=30)
+    with Conductor(config_file=config) as conductor:
+        conductor.start_acquisition()
+        threading.Event().wait(1.5)
+        pid = conductor.status()["cam1"].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        assert _wait_for(lambda: conductor.status()["cam1"].state == "exited")
+        with pytest.raises(ColonyCommandError) as caught:
+            conductor.stop_acquisition()
+        assert set(caught.value.failures) == {"cam1"}
+        assert isinstance(caught.value.failures["cam1"], AgentExited)
+        summaries = conductor.last_summaries
+        folder = conductor.session_folder()
+    assert summaries["cam0"]["status"] == "stopped"
+    # What cam1 wrote before it died is on disk: at most the last second is lost.
+    session = read_session_data(folder)
+    killed = session["cam1"]
+    assert killed["metadata"]["status"] == "recording"  # it never got to finish
+    rows = len(killed["timestamps.ttl.out"])
+    assert rows >= 15, rows  # >= 0.5 s of 1.5 s at 30 fps survived
+    decoded = read_frame_indices(folder / killed["video_file_h264"])
+    assert decoded and decoded == list(range(decoded[0], decoded[0] + len(decoded)))
+
+
+def test_silent_agent_is_marked_lost_then_reattached(colony_config: Callable[..., Path]) -> None:
+    config = colony_config(cameras=2, framerate=30, control={"heartbeat_interval": 0.1})
+    with Conductor(config_file=config) as conductor:
+        conductor.start_acquisition()
+        pid = conductor.status()["cam1"].pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            assert _wait_for(lambda: conductor.status()["cam1"].state == "lost", timeout=5)
+            assert conductor.status()["cam1"].problem
+            assert conductor.status()["cam0"].ok
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert _wait_for(lambda: conductor.status()["cam1"].state == "recording", timeout=5)
+        summaries = conductor.stop_acquisition()
+    assert summaries["cam1"]["status"] == "stopped"
+
+
+def test_bad_config_raises_before_anything_starts(tmp_path: Path) -> None:
+    config = tmp_path / "bad.config"
+    config.write_text("[controllers]\n  [[cam0]]\n    framerate = 500\n    resolution = 10x10\n")
+    with pytest.raises(ConfigError) as caught:
+        Conductor(config_file=config)
+    assert len(caught.value.problems) == 2
+    assert agent_children() == []
+
+
+def test_commands_after_cleanup_fail_clearly(colony_config: Callable[..., Path]) -> None:
+    conductor = Conductor(config_file=colony_config(cameras=1))
+    conductor.cleanup()
+    with pytest.raises(Exception, match="cleaned up"):
+        conductor.start_acquisition()
+    status = conductor.controllers["cam0"].ping()
+    with pytest.raises(CameraError):
+        status.wait(1)

@@ -1,0 +1,180 @@
+"""The control protocol: malformed, oversized and unknown messages get errors; neither side crashes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import zmq
+
+from rpi_camera_colony import protocol
+from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.exc import ProtocolError
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"\xff\xfe", "not UTF-8"),
+        (b"not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"type": "command", "id": "a"}', "protocol version None"),
+        (b'{"v": 99, "type": "command", "id": "a"}', "protocol version 99"),
+        (b'{"v": 1, "type": "party", "id": "a"}', "unknown message type 'party'"),
+        (b'{"v": 1, "type": "command"}', "no 'id'"),
+        (b'{"v": 1, "type": "command", "id": "a", "command": "explode"}', "unknown command 'explode'"),
+        (b'{"v": 1, "type": "command", "id": "a", "command": "start", "args": [1]}', "'args' must be a JSON object"),
+        (b"{" + b" " * protocol.MAX_MESSAGE_BYTES + b"}", "larger than the limit"),
+    ],
+)
+def test_decode_rejects(data: bytes, fragment: str) -> None:
+    with pytest.raises(ProtocolError, match=fragment):
+        protocol.decode(data)
+
+
+def test_round_trip_and_peek() -> None:
+    message = protocol.command("ping", {"echo": 1})
+    decoded = protocol.decode(protocol.encode(message))
+    assert decoded["command"] == "ping" and decoded["args"] == {"echo": 1} and decoded["v"] == protocol.PROTOCOL_VERSION
+    assert protocol.peek_id(b'{"id": "abc", "v": 7}') == "abc"
+    assert protocol.peek_id(b"nonsense") is None
+    with pytest.raises(ProtocolError, match="JSON"):
+        protocol.encode({"type": "reply", "id": "x", "data": object()})
+
+
+class FakeConductor:
+    """A bare ROUTER socket on a free port, standing in for the conductor, talking to one real agent process."""
+
+    def __init__(self, data_path: Path) -> None:
+        self.context = zmq.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        port = self.router.bind_to_random_port("tcp://127.0.0.1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rpi_camera_colony.acquisition", "-id", "cam9", "-cip", "127.0.0.1",
+             "-cport", str(port), "--no-log-forwarding", "-p", str(data_path), "--camera-backend", "simulated"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        self.hello = self.receive("hello")
+
+    def receive(self, kind: str | None = None, timeout_ms: int = 10_000) -> dict[str, Any]:
+        while True:
+            assert self.router.poll(timeout_ms), f"no {kind or 'message'} from the agent"
+            identity, data = self.router.recv_multipart()
+            assert identity == b"cam9"
+            message = json.loads(data)
+            if kind is None or message["type"] == kind:
+                return message
+
+    def send_raw(self, data: bytes) -> None:
+        self.router.send_multipart([b"cam9", data])
+
+    def answer_to(self, data: bytes) -> dict[str, Any]:
+        self.send_raw(data)
+        while True:
+            message = self.receive()
+            if message["type"] in ("reply", "error"):
+                return message
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.router.close(0)
+        self.context.term()
+
+
+@pytest.fixture
+def fake_conductor(tmp_path: Path) -> Iterator[FakeConductor]:
+    fake = FakeConductor(tmp_path)
+    yield fake
+    fake.close()
+
+
+def test_agent_answers_bad_messages_and_keeps_running(fake_conductor: FakeConductor) -> None:
+    hello = fake_conductor.hello
+    assert hello["instance"] == "cam9" and hello["protocol"] == protocol.PROTOCOL_VERSION
+    assert hello["versions"]["rpi_camera_colony"] and hello["pid"] == fake_conductor.process.pid
+    bad = [
+        b"not json",
+        b'{"v": 1, "type": "command", "id": "u1", "command": "explode"}',
+        b'{"v": 2, "type": "command", "id": "v1", "command": "ping"}',
+        b'{"v": 1, "type": "heartbeat", "id": "h1"}',
+        json.dumps(
+            {"v": 1, "type": "command", "id": "big", "command": "ping", "args": {"x": "y" * (2 << 20)}}
+        ).encode(),
+    ]
+    for data in bad:
+        answer = fake_conductor.answer_to(data)
+        assert answer["type"] == "error", answer
+        assert answer["error"]
+    assert fake_conductor.answer_to(bad[1])["in_reply_to"] == "u1"
+    # A command with bad arguments is a failed reply, not a crash.
+    settings = {"name": "cam9", "framerate": 1000}
+    reply = fake_conductor.answer_to(protocol.encode(protocol.command("configure", {"settings": settings})))
+    assert reply["type"] == "reply" and not reply["ok"] and "framerate = 1000" in reply["error"]
+    reply = fake_conductor.answer_to(protocol.encode(protocol.command("start", {"acquisition_name": "x"})))
+    assert not reply["ok"] and "not configured" in reply["error"]
+    # Still alive and answering.
+    reply = fake_conductor.answer_to(protocol.encode(protocol.command("ping", {"echo": 42})))
+    assert reply["ok"] and reply["data"]["echo"] == 42
+    assert fake_conductor.process.poll() is None
+    reply = fake_conductor.answer_to(protocol.encode(protocol.command("close")))
+    assert reply["ok"]
+    assert fake_conductor.process.wait(10) == 0
+
+
+def test_agent_rejects_unsafe_names(fake_conductor: FakeConductor) -> None:
+    configure = protocol.command("configure", {"settings": {"name": "cam9"}})
+    assert fake_conductor.answer_to(protocol.encode(configure))["ok"]
+    for name in ("../escape", "a/b", ""):
+        start = protocol.command("start", {"acquisition_name": name, "acquisition_time": "20260101_000000"})
+        reply = fake_conductor.answer_to(protocol.encode(start))
+        assert not reply["ok"] and "cannot be used in file names" in reply["error"]
+
+
+def test_agent_stops_cleanly_on_sigterm(fake_conductor: FakeConductor, tmp_path: Path) -> None:
+    assert fake_conductor.answer_to(protocol.encode(protocol.command("configure", {"settings": {"name": "cam9"}})))[
+        "ok"
+    ]
+    start = protocol.command("start", {"acquisition_name": "sig", "acquisition_time": "20260101_000000"})
+    assert fake_conductor.answer_to(protocol.encode(start))["ok"]
+    fake_conductor.process.terminate()
+    assert fake_conductor.process.wait(10) == 0
+    metadata = json.loads(next(tmp_path.rglob("*.metadata.json")).read_text())
+    assert metadata["status"] == "stopped" and metadata["stop_reason"] == "agent shutdown"
+    assert metadata["frames"]["written"] > 0
+
+
+def test_conductor_survives_rogue_peers(colony_config: Callable[..., Path]) -> None:
+    with Conductor(config_file=colony_config(cameras=1)) as conductor:
+        server = conductor._server
+        assert server is not None
+        context = zmq.Context()
+        rogue = context.socket(zmq.DEALER)
+        rogue.setsockopt(zmq.LINGER, 0)
+        rogue.setsockopt(zmq.IDENTITY, b"intruder")
+        rogue.connect(f"tcp://127.0.0.1:{server.control_port}")
+        try:
+            rogue.send(b"garbage")
+            assert rogue.poll(5000)
+            assert "not valid JSON" in json.loads(rogue.recv())["error"]
+            rogue.send(protocol.encode({"type": "heartbeat", "id": "h"}))
+            assert rogue.poll(5000)
+            assert "unknown camera 'intruder'" in json.loads(rogue.recv())["error"]
+            logs = context.socket(zmq.PUSH)
+            logs.setsockopt(zmq.LINGER, 0)
+            logs.connect(f"tcp://127.0.0.1:{server.log_port}")
+            logs.send_multipart([b"x", b"not a log record"])
+            logs.close(0)
+        finally:
+            rogue.close(0)
+            context.term()
+        assert conductor.controllers["cam0"].ping().wait().ok
+        conductor.start_acquisition()
+        assert conductor.stop_acquisition()["cam0"]["frames"] > 0
