@@ -188,3 +188,27 @@ def test_resolutions_decode(colony_config: Callable[..., Path], resolution: tupl
     table = read_frames(folder, "cam0")
     video = next(folder.glob("*.h264"))
     assert read_frame_indices(video) == table["frame_index"].tolist()
+
+
+def test_stalled_encoder_drops_are_counted_never_faked(colony_config: Callable[..., Path]) -> None:
+    from rpi_camera_colony.acquisition.cameras.simulated import BUFFER_COUNT, STALL_AT_FRAME, STALL_FRAMES
+
+    config = colony_config(cameras=1, framerate=60, per_camera={"cam0": {"sim_fault": "stall"}})
+    with Conductor(config_file=config) as conductor:
+        summaries = _record(conductor, 1.5)
+        folder = conductor.session_folder()
+    table = read_frames(folder, "cam0")
+    indices = table["frame_index"].tolist()
+    gaps = [(a, b) for a, b in zip(indices, indices[1:]) if b != a + 1]
+    assert len(gaps) == 1, gaps
+    before, after = gaps[0]
+    missing = after - before - 1
+    assert STALL_FRAMES - BUFFER_COUNT - 2 <= missing <= STALL_FRAMES, missing
+    assert STALL_AT_FRAME <= before <= STALL_AT_FRAME + BUFFER_COUNT
+    meta = read_session_data(folder)["cam0"]["metadata"]
+    assert summaries["cam0"]["dropped"] == meta["frames"]["dropped"] == missing
+    assert meta["frames"]["dropped_at"] == [before]
+    # The gap is in the timestamps too, and the video holds exactly the frames the table lists.
+    stamps = table["timestamp_frame"].to_numpy()
+    assert (stamps[1:] - stamps[:-1]).max() > (missing + 0.5) * 1e6 / 60
+    assert read_frame_indices(next(folder.glob("*.h264"))) == indices

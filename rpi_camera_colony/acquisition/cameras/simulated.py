@@ -1,10 +1,13 @@
 """A simulated camera that behaves like a real one: paced frames, real H.264, honest drops.
 
-Frames are produced on a monotonic schedule at the configured framerate. Each frame carries its sensor frame number
-as a 32-bit barcode across the top of the picture (see :func:`draw_frame_index` / :func:`read_frame_index`), so a
-test can decode the video and check every frame. Encoding uses libx264 through PyAV on the capture thread; when it
-falls behind, the frame slots that passed are skipped and show as gaps in the frame numbers and timestamps, exactly
-as dropped frames do on a real camera. Nothing is ever faked to fill a gap.
+Frames are produced on a monotonic schedule at the configured framerate and stamped with their capture time. Each
+frame carries its sensor frame number as a 32-bit barcode across the top of the picture (see
+:func:`draw_frame_index` / :func:`read_frame_index`), so a test can decode the video and check every frame.
+
+Like a real camera, the sensor fills a small pool of buffers (:data:`BUFFER_COUNT`, picamera2's default for video)
+that the encoder drains: a short hiccup of the encoder is absorbed, but when it falls more than the pool behind,
+the frames that found no free buffer are lost and show as gaps in the frame numbers and timestamps, exactly as
+dropped frames do on a Pi. Nothing is ever faked to fill a gap.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ from rpi_camera_colony.exc import BackendError
 logger = logging.getLogger(__name__)
 
 INDEX_BITS = 32
+#: Frames the sensor can hold while the encoder is busy (picamera2 video configurations use 6).
+BUFFER_COUNT = 6
+#: ``sim_fault = stall``: after this frame the encoder freezes once for STALL_FRAMES frame periods.
+STALL_AT_FRAME = 30
+STALL_FRAMES = 20
 _DARK, _LIGHT = 16, 235
 
 #: Seed settings the simulation renders; every other camera setting has no effect on synthetic pixels.
@@ -207,12 +215,15 @@ class SimulatedCamera(CameraBackend):
                     break
                 if self._stop.is_set():
                     break
-                late = time.monotonic() - due
-                if late > period:  # the capture slot passed while we were busy: that frame is lost
-                    missed = int(late / period)
-                    self.frames_skipped += missed
-                    slot += missed
+                behind = int((time.monotonic() - due) / period)  # frames captured since, waiting in buffers
+                if behind >= BUFFER_COUNT:  # the pool overflowed: the oldest frames had no buffer and are lost
+                    lost = behind - BUFFER_COUNT + 1
+                    self.frames_skipped += lost
+                    slot += lost
                     continue
+                if settings.sim_fault == "stall" and slot == STALL_AT_FRAME:
+                    logger.warning("simulated encoder stall of %d frame periods (sim_fault = stall)", STALL_FRAMES)
+                    time.sleep(STALL_FRAMES * period)  # the fault being simulated: a busy encoder
                 info = FrameInfo(slot, self.clock.from_monotonic(due), time.time(), 0, slot % settings.framerate == 0)
                 np.copyto(frame, base)
                 x = (slot * bar) % max(1, settings.resolution[0] - bar)
