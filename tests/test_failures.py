@@ -136,3 +136,62 @@ def test_commands_after_cleanup_fail_clearly(colony_config: Callable[..., Path])
     status = conductor.controllers["cam0"].ping()
     with pytest.raises(CameraError):
         status.wait(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+CRASHING_CONDUCTOR = """
+import os, sys
+from rpi_camera_colony.control.conductor import Conductor
+conductor = Conductor(config_file=sys.argv[1])
+conductor.start_acquisition()
+print(" ".join(str(s.pid) for s in conductor.status().values()), flush=True)
+os._exit(3)  # the central machine's process dies without cleaning up
+"""
+
+
+def test_recording_survives_conductor_crash(colony_config: Callable[..., Path]) -> None:
+    import subprocess
+    import sys
+
+    config = colony_config(cameras=2, framerate=30, general={"max_acquisition_time": 2})
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING_CONDUCTOR, str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3, result.stderr
+    pids = [int(p) for p in result.stdout.split()]
+    assert len(pids) == 2
+    try:
+        assert _wait_for(lambda: not any(_alive(p) for p in pids), timeout=20), "orphaned agents did not finish"
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    folder = next(p for p in (config.parent / "data").rglob("*") if p.is_dir() and any(p.glob("*.h264")))
+    session = read_session_data(folder)
+    for name in ("cam0", "cam1"):
+        meta = session[name]["metadata"]
+        assert meta["status"] == "stopped" and meta["stop_reason"] == "max_acquisition_time"
+        assert meta["frames"]["written"] == len(session[name]["timestamps.ttl.out"]) >= 50
+        decoded = read_frame_indices(folder / session[name]["video_file_h264"])
+        assert decoded == session[name]["timestamps.ttl.out"]["frame_index"].tolist()
+
+
+def test_preview_runs_camera_without_files(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    with Conductor(config_file=colony_config(cameras=1)) as conductor:
+        camera = conductor.controllers["cam0"]
+        assert camera.preview().wait().state == "previewing"
+        assert conductor.status()["cam0"].state == "previewing"
+        with pytest.raises(CameraError, match="already previewing"):
+            camera.start(acquisition_name="x", acquisition_time="20260101_000000", acquisition_group="").wait()
+        assert camera.stop().wait().state == "configured"
+        assert camera.request_status().wait().data["state"] == "configured"
+        conductor.start_acquisition()
+        conductor.stop_acquisition()
+    assert len(list(data_dir.rglob("*.h264"))) == 1

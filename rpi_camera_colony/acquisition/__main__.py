@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--control-stream-ip", "-cip", default="127.0.0.1", help="conductor's control address")
     agent.add_argument("--control-stream-port", "-cport", type=int, default=54545, help="conductor's control port")
     agent.add_argument("--heartbeat-interval", type=float, default=0.5, help="seconds between status messages")
+    agent.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="pid of the conductor that started this agent: when it is gone, a recording goes on to its end, "
+        "then the agent exits",
+    )
     agent.add_argument("--no-log-forwarding", action="store_true", help="do not send log records to the conductor")
     agent.add_argument("--camera-backend", choices=["auto", "simulated", "picamera2", "picamera"], default=None)
     agent.add_argument("--ttl-backend", choices=["auto", "simulated", "gpiozero", "rpi_gpio"], default=None)
@@ -95,6 +102,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             heartbeat_interval=args.heartbeat_interval,
             camera_backend=args.camera_backend,
             ttl_backend=args.ttl_backend,
+            parent_pid=args.parent_pid,
         )
     except ColonyError as err:
         print(f"rcc_acquisition: {err}", file=sys.stderr)

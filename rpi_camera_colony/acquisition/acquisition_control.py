@@ -68,6 +68,9 @@ class PiAcquisitionControl:
         heartbeat_interval: seconds between heartbeats.
         camera_backend, ttl_backend: force a backend (else the config key, ``RCC_*_BACKEND``, then ``auto``).
         clock: the camera clock (simulated backends only).
+        parent_pid: the conductor's pid when it started this agent as a local process. If that process is gone,
+            a recording goes on until it is stopped or reaches max_acquisition_time (nothing is lost), and an idle
+            agent exits instead of lingering.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class PiAcquisitionControl:
         camera_backend: Optional[str] = None,
         ttl_backend: Optional[str] = None,
         clock: Optional[CameraClock] = None,
+        parent_pid: Optional[int] = None,
     ) -> None:
         self.instance_name = check_name_part("instance name", instance_name)
         self.data_path = data_path
@@ -104,6 +108,8 @@ class PiAcquisitionControl:
         self.error: Optional[str] = None
         self._pending_start: Optional[tuple[str, float]] = None
         self._shutdown_requested = False
+        self._parent_pid = parent_pid
+        self._orphaned = False
         self._closed = False
         self._done = False
 
@@ -200,7 +206,11 @@ class PiAcquisitionControl:
             unsupported=self._unsupported,
             on_event=self._camera_event,
         )
-        recording.start()
+        try:
+            recording.start()
+        except RecordingError as err:
+            self.state, self.error = "error", str(err)
+            raise
         self.recording = recording
         self.state = "recording"
         self.error = None
@@ -280,6 +290,7 @@ class PiAcquisitionControl:
                 self._check_deadlines()
                 if self._shutdown_requested:
                     self._finish("agent shutdown")
+                self._check_parent()
                 now = time.monotonic()
                 if now >= next_heartbeat or self._done:
                     self._send(self._heartbeat())
@@ -322,6 +333,17 @@ class PiAcquisitionControl:
             logger.warning("max_acquisition_time of %g s reached: stopping", self.max_acquisition_time)
             self.stop("max_acquisition_time")
             self._send(self._heartbeat())
+
+    def _check_parent(self) -> None:
+        if self._parent_pid is None or os.getppid() == self._parent_pid:
+            return
+        if not self._orphaned:
+            self._orphaned = True
+            logger.warning("the conductor (pid %d) is gone", self._parent_pid)
+        if self.state == "recording":
+            return  # keep recording: it ends with a stop command (if a conductor re-attaches) or max time
+        logger.warning("exiting: no conductor and no recording")
+        self._finish("conductor gone")
 
     def _finish(self, reason: str) -> None:
         if self.state in ("recording", "previewing"):
@@ -411,16 +433,11 @@ class PiAcquisitionControl:
         }
 
     def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
-        try:
-            self.start(
-                acquisition_name=args.get("acquisition_name", ""),
-                acquisition_time=args.get("acquisition_time", ""),
-                acquisition_group=args.get("acquisition_group", ""),
-            )
-        except RecordingError as err:
-            self.state = "error"
-            self.error = str(err)
-            raise
+        self.start(
+            acquisition_name=args.get("acquisition_name", ""),
+            acquisition_time=args.get("acquisition_time", ""),
+            acquisition_group=args.get("acquisition_group", ""),
+        )
         self._pending_start = (request_id, time.monotonic() + FIRST_FRAME_TIMEOUT)
 
     def _command_stop(self, args: dict[str, Any]) -> dict[str, Any]:

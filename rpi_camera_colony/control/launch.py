@@ -10,6 +10,7 @@ A launched agent is an :class:`AgentProcess`: stopped by its own pid, never by n
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 import os
 import shutil
@@ -44,6 +45,7 @@ class AgentArguments:
     data_path: str
     heartbeat_interval: float
     max_acquisition_time: float
+    parent_pid: Optional[int] = None  #: local agents: the conductor's pid (an idle orphan exits)
 
     def argv(self) -> list[str]:
         return [
@@ -56,6 +58,7 @@ class AgentArguments:
             "--data-path", self.data_path,
             "--heartbeat-interval", str(self.heartbeat_interval),
             "--max-acquisition-time", str(self.max_acquisition_time),
+            *(["--parent-pid", str(self.parent_pid)] if self.parent_pid is not None else []),
         ]  # fmt: skip
 
 
@@ -168,7 +171,7 @@ class LocalLauncher(Launcher):
         shutil.rmtree(self._runtime, ignore_errors=True)
 
     def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> AgentProcess:
-        argv = [self._python, "-m", self._module, *arguments.argv()]
+        argv = [self._python, "-m", self._module, *dataclasses.replace(arguments, parent_pid=os.getpid()).argv()]
         if controller.camera_backend != "auto":
             argv += ["--camera-backend", controller.camera_backend]
         if controller.ttl_backend != "auto":
