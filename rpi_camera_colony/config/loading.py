@@ -43,22 +43,24 @@ ConfigSource = Union[str, Path, Mapping[str, Any], list[str]]
 # --- custom checks used in spec.config -------------------------------------------------------------------------
 
 
-def _numbers(value: Any, count: int, kind: type) -> list[Any]:
+def _numbers(value: Any, count: int, kind: type, low: Any = None, high: Any = None) -> list[Any]:
     """Parse '640x480', '(640, 480)', ['(640', '480)'], [640, 480] into ``count`` numbers of ``kind``."""
     text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
     parts = [p for p in re.split(r"[\s,x()\[\]]+", text.strip()) if p]
     if len(parts) != count:
         raise validate.VdtValueError(value)
     try:
-        return [kind(p) for p in parts]
+        numbers = [kind(p) for p in parts]
     except ValueError:
         raise validate.VdtTypeError(value) from None
+    if any((low is not None and n < kind(low)) or (high is not None and n > kind(high)) for n in numbers):
+        raise validate.VdtValueError(value)
+    return numbers
 
 
 def check_resolution(value: Any) -> list[int]:
-    width, height = _numbers(value, 2, int)
-    low, high = RESOLUTION_LIMITS
-    if not (low <= width <= high and low <= height <= high) or width % 2 or height % 2:
+    width, height = _numbers(value, 2, int, *RESOLUTION_LIMITS)
+    if width % 2 or height % 2:
         raise validate.VdtValueError(value)
     return [width, height]
 
@@ -66,17 +68,11 @@ def check_resolution(value: Any) -> list[int]:
 def check_int_pair(value: Any, min: Any = None, max: Any = None) -> Any:
     if isinstance(value, str) and value.strip().lower() in ("none", ""):
         return None
-    pair = _numbers(value, 2, int)
-    if any((min is not None and v < int(min)) or (max is not None and v > int(max)) for v in pair):
-        raise validate.VdtValueError(value)
-    return pair
+    return _numbers(value, 2, int, min, max)
 
 
 def check_float_quad(value: Any, min: Any = None, max: Any = None) -> list[float]:
-    quad = _numbers(value, 4, float)
-    if any((min is not None and v < float(min)) or (max is not None and v > float(max)) for v in quad):
-        raise validate.VdtValueError(value)
-    return quad
+    return _numbers(value, 4, float, min, max)
 
 
 def check_address(value: Any) -> str:
