@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.control.status import CommandStatus
+from rpi_camera_colony.exc import AgentExited, CameraError
 
 #: Heartbeats that may be missed before a camera counts as lost.
 MISSED_HEARTBEATS = 4
@@ -72,6 +73,8 @@ class RemoteAcquisitionControl:
         self.lost = False
         self.exit_code: Optional[int] = None
         self.exit_output = ""
+        self.exit_started = True
+        self.version_error: Optional[str] = None
         self._last_heard: Optional[float] = None
         self._last_frames = -1
         self._last_progress = 0.0
@@ -157,11 +160,18 @@ class RemoteAcquisitionControl:
                 update["stats"] = {}
             self.heartbeat = {**self.heartbeat, **update}
 
-    def on_exit(self, code: Optional[int], output: str) -> None:
+    def on_exit(self, code: Optional[int], output: str, started: bool = True) -> None:
         with self._lock:
             self.exit_code = code
             self.exit_output = output
+            self.exit_started = started
             self.connected = False
+
+    def exit_error(self) -> CameraError:
+        """The error that says why this camera's agent is gone (or never started)."""
+        if not self.exit_started:
+            return CameraError(self.name, self.exit_output)
+        return AgentExited(self.name, self.exit_code, self.exit_output)
 
     def check(self, now: float) -> Optional[str]:
         """Update lost/stalled flags; return a message when one of them newly became true."""
@@ -191,7 +201,9 @@ class RemoteAcquisitionControl:
                 beat.get("state") or self.hello.get("state") or ("connecting" if not self.connected else "idle")
             )
             problem = None
-            if self.exit_code is not None:
+            if self.exit_code is not None and not self.exit_started:
+                state, problem = "failed", self.exit_output.splitlines()[0] if self.exit_output else "not started"
+            elif self.exit_code is not None:
                 state, problem = "exited", f"agent exited with code {self.exit_code}"
             elif self.lost:
                 state, problem = "lost", "no heartbeat from the agent"

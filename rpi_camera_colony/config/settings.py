@@ -49,6 +49,10 @@ class GeneralSettings:
     save_data: bool = True
     general_setting_has_priority: bool = True
     general_settings_to_patch_into_controller: tuple[str, ...] = ("save_data", "acquisition_time", "acquisition_group")
+    ssh_config_file: str = ""
+    ssh_options: tuple[str, ...] = ()
+    ssh_connect_timeout: float = 10.0
+    use_sudo: bool = False
 
     @property
     def group(self) -> str:
@@ -75,6 +79,7 @@ class ControlSettings:
     hello_timeout: float = 20.0
     command_timeout: float = 10.0
     heartbeat_interval: float = 0.5
+    require_same_version: bool = True
 
 
 @dataclass(frozen=True)

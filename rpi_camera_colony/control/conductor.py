@@ -36,7 +36,6 @@ from rpi_camera_colony.control.launch import (
 )
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
 from rpi_camera_colony.exc import (
-    AgentExited,
     CameraError,
     CameraNotConnected,
     ColonyCommandError,
@@ -108,7 +107,7 @@ class Conductor:
         if settings.general.group:
             check_name_part("acquisition_group", settings.general.group)
         self.settings = settings
-        self._launcher_names = check_launchers(dict(settings.controllers))
+        self._launcher_names = check_launchers(dict(settings.controllers), settings.control.address)
 
         self._lock = threading.Condition()
         self._pending: dict[str, tuple[str, CommandStatus]] = {}
@@ -246,9 +245,7 @@ class Conductor:
         failures: dict[str, BaseException] = {}
         for name, launcher_name in self._launcher_names.items():
             if launcher_name not in self._launchers:
-                self._launchers[launcher_name] = (
-                    LocalLauncher(self.settings.general) if launcher_name == "local" else ExternalLauncher()
-                )
+                self._launchers[launcher_name] = self._make_launcher(launcher_name)
             try:
                 process = self._launchers[launcher_name].launch(
                     self.settings.controllers[name], self._agent_arguments(name), self._on_agent_exit
@@ -261,23 +258,34 @@ class Conductor:
         if failures:
             raise ColonyCommandError("launch", failures)
 
+    def _make_launcher(self, name: str) -> Launcher:
+        if name == "local":
+            return LocalLauncher(self.settings.general)
+        if name == "ssh":
+            from rpi_camera_colony.control.ssh import SshLauncher
+
+            return SshLauncher(self.settings.general)
+        return ExternalLauncher()
+
     def _wait_for_hellos(self) -> None:
         timeout = self.settings.control.hello_timeout
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                exited = {n: rc for n, rc in self.controllers.items() if rc.exit_code is not None}
-                missing = [n for n, rc in self.controllers.items() if not rc.connected and n not in exited]
-                if exited:
-                    failures: dict[str, BaseException] = {
-                        n: AgentExited(n, rc.exit_code, rc.exit_output) for n, rc in exited.items()
-                    }
+                failures: dict[str, BaseException] = {
+                    n: rc.exit_error() for n, rc in self.controllers.items() if rc.exit_code is not None
+                }
+                failures.update(
+                    {n: CameraError(n, rc.version_error) for n, rc in self.controllers.items() if rc.version_error}
+                )
+                missing = [n for n, rc in self.controllers.items() if not rc.connected and n not in failures]
+                if failures and not missing:
                     raise ColonyCommandError("connect", failures)
                 if not missing:
                     return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    failures = {n: CameraNotConnected(n, self._no_hello_reason(n, timeout)) for n in missing}
+                    failures.update({n: CameraNotConnected(n, self._no_hello_reason(n, timeout)) for n in missing})
                     raise HandshakeTimeout("connect", failures)
                 self._lock.wait(remaining)
 
@@ -441,7 +449,7 @@ class Conductor:
         status = CommandStatus(camera, command, message["id"], timeout)
         rc = self.controllers[camera]
         if rc.exit_code is not None:
-            status.set_error(AgentExited(camera, rc.exit_code, rc.exit_output))
+            status.set_error(rc.exit_error())
             return status
         if self._server is None or (self._cleaned_up and command != "close"):
             status.set_error(CameraNotConnected(camera, "the conductor is not connected"))
@@ -475,7 +483,7 @@ class Conductor:
             return
         now = time.monotonic()
         if kind == "hello":
-            self._check_versions(instance, message)
+            rc.version_error = self._version_problem(message)
             if rc.on_hello(message, now):
                 logger.warning("%s: re-attached", instance)
             with self._lock:
@@ -508,13 +516,22 @@ class Conductor:
         else:
             logger.warning("%s sent an unexpected %r message", instance, kind)
 
-    @staticmethod
-    def _check_versions(instance: str, hello: dict[str, Any]) -> None:
+    def _version_problem(self, hello: dict[str, Any]) -> Optional[str]:
+        """A message when the agent runs another rpi_camera_colony version than this conductor."""
         from rpi_camera_colony import __version__
 
         theirs = (hello.get("versions") or {}).get("rpi_camera_colony")
-        if theirs != __version__:
-            logger.warning("%s runs rpi_camera_colony %s, this conductor %s", instance, theirs, __version__)
+        if theirs == __version__:
+            return None
+        host = (hello.get("host") or {}).get("hostname", "?")
+        problem = (
+            f"runs rpi_camera_colony {theirs} on {host}, this conductor runs {__version__}: install the same "
+            "version on both (rcc_deploy -c CONFIG), or set [control] require_same_version = False"
+        )
+        if not self.settings.control.require_same_version:
+            logger.warning("%s", problem)
+            return None
+        return problem
 
     def _on_log(self, record: dict[str, Any]) -> None:
         instance = record["instance"]
@@ -532,19 +549,19 @@ class Conductor:
             extra={"camera": instance, "remote_created": record.get("created")},
         )
 
-    def _on_agent_exit(self, instance: str, code: Optional[int]) -> None:
-        process = self._processes.get(instance)
-        output = process.output_tail() if process is not None else ""
+    def _on_agent_exit(self, instance: str, code: Optional[int], detail: str, started: bool) -> None:
         rc = self.controllers[instance]
-        rc.on_exit(code, output)
-        if not self._cleaned_up or code not in (0, None):
+        rc.on_exit(code, detail, started)
+        if not started:
+            logger.error("%s: %s", instance, detail)
+        elif not self._cleaned_up or code not in (0, None):
             log = logger.info if code == 0 else logger.error
             log("%s: agent process exited with code %s", instance, code)
         with self._lock:
             pending = [rid for rid, (cam, status) in self._pending.items() if cam == instance]
             self._lock.notify_all()
         for rid in pending:
-            self._resolve(rid, error=AgentExited(instance, code, output))
+            self._resolve(rid, error=rc.exit_error())
 
     def _on_tick(self, now: float) -> None:
         for rc in self.controllers.values():

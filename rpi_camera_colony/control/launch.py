@@ -2,7 +2,7 @@
 
 - ``local``: a subprocess on this machine (default for local addresses: simulated colonies, tests, the demo).
 - ``none``: the agent is already running (e.g. a systemd service on the Pi) and connects by itself.
-- ``ssh``: over OpenSSH to a Pi (default for other addresses; arrives with the remote-launch work).
+- ``ssh``: over OpenSSH to a Pi (default for other addresses; see :mod:`rpi_camera_colony.control.ssh`).
 
 A launched agent is an :class:`AgentProcess`: stopped by its own pid, never by name.
 """
@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings
+from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings, is_local_address
 from rpi_camera_colony.exc import ConfigError, LaunchError
 
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20
-ExitCallback = Callable[[str, Optional[int]], None]
+#: ``on_exit(instance, returncode, detail, started)``: the agent ended (``started``) or could never be started.
+ExitCallback = Callable[[str, Optional[int], str, bool], None]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,16 @@ class AgentArguments:
             "--max-acquisition-time", str(self.max_acquisition_time),
             *(["--parent-pid", str(self.parent_pid)] if self.parent_pid is not None else []),
         ]  # fmt: skip
+
+
+def agent_argv(controller: ControllerSettings, arguments: AgentArguments) -> list[str]:
+    """The agent's command-line arguments for one camera (backends forced by the config are passed on)."""
+    argv = arguments.argv()
+    if controller.camera_backend != "auto":
+        argv += ["--camera-backend", controller.camera_backend]
+    if controller.ttl_backend != "auto":
+        argv += ["--ttl-backend", controller.ttl_backend]
+    return argv
 
 
 class AgentProcess(abc.ABC):
@@ -106,7 +117,7 @@ class LocalAgentProcess(AgentProcess):
 
     def _watch(self) -> None:
         code = self._popen.wait()
-        self._on_exit(self.instance, code)
+        self._on_exit(self.instance, code, self.output_tail(), True)
 
     def poll(self) -> Optional[int]:
         return self._popen.poll()
@@ -171,11 +182,8 @@ class LocalLauncher(Launcher):
         shutil.rmtree(self._runtime, ignore_errors=True)
 
     def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> AgentProcess:
-        argv = [self._python, "-m", self._module, *dataclasses.replace(arguments, parent_pid=os.getpid()).argv()]
-        if controller.camera_backend != "auto":
-            argv += ["--camera-backend", controller.camera_backend]
-        if controller.ttl_backend != "auto":
-            argv += ["--ttl-backend", controller.ttl_backend]
+        local = dataclasses.replace(arguments, parent_pid=os.getpid())
+        argv = [self._python, "-m", self._module, *agent_argv(controller, local)]
         process = LocalAgentProcess(controller.name, argv, self._runtime / f"{controller.name}.log", on_exit)
         logger.debug("%s: started local agent pid %d", controller.name, process.pid)
         return process
@@ -203,19 +211,19 @@ def launcher_name(controller: ControllerSettings) -> str:
     return "local" if controller.is_local else "ssh"
 
 
-def check_launchers(controllers: dict[str, ControllerSettings]) -> dict[str, str]:
+def check_launchers(controllers: dict[str, ControllerSettings], control_address: str) -> dict[str, str]:
     """Resolve every controller's launcher before anything starts.
 
     Raises:
-        ConfigError: naming each camera whose launcher cannot be used.
+        ConfigError: if agents on other machines could not find this conductor.
     """
     chosen = {name: launcher_name(c) for name, c in controllers.items()}
-    problems = [
-        f"controllers.{name}.launcher = {c.launcher} (address {c.address or 'local'}): the ssh launcher is not part of "
-        "this version; start that agent yourself and set launcher = none, or use a local address for simulated cameras"
-        for name, c in controllers.items()
-        if chosen[name] == "ssh"
-    ]
-    if problems:
-        raise ConfigError(problems)
+    elsewhere = [name for name, how in chosen.items() if how != "local" and not controllers[name].is_local]
+    if elsewhere and (control_address in ("*", "0.0.0.0", "::") or is_local_address(control_address)):
+        raise ConfigError(
+            [
+                f"control.address = {control_address or '(empty)'}: cameras on other machines "
+                f"({', '.join(elsewhere)}) need this machine's address on the camera network, e.g. 192.168.100.10"
+            ]
+        )
     return chosen

@@ -98,7 +98,7 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
     for warning in settings.warnings:
         print(f"  warning: {warning}")
     try:
-        check_launchers(dict(settings.controllers))
+        check_launchers(dict(settings.controllers), settings.control.address)
     except ConfigError as err:
         for problem in err.problems:
             print(f"  note: {problem}")
