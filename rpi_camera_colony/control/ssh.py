@@ -29,7 +29,8 @@ from rpi_camera_colony.exc import LaunchError
 
 logger = logging.getLogger(__name__)
 
-RUNTIME_DIR = "$HOME/.cache/rpi_camera_colony/agents"
+#: Where pidfiles and agent logs live on the Pi (``RCC_RUNTIME_DIR`` in the Pi's environment overrides it).
+RUNTIME_DIR = "${RCC_RUNTIME_DIR:-$HOME/.cache/rpi_camera_colony/agents}"
 #: Exit codes of the launch script for problems found before the agent runs.
 EXIT_RUNTIME_DIR, EXIT_INTERPRETER, EXIT_PACKAGE = 90, 91, 92
 
