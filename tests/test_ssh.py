@@ -233,3 +233,32 @@ def test_loopback_fallback_bed(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert loop.kill_agents() == []
     assert os.path.isdir(tmp_path / "data" / "test" / "test__session")
+
+
+def test_deploy_installs_this_version_and_reports_each_host(bed: SshTestBed, tmp_path: Path) -> None:
+    import sysconfig
+
+    pi_env = tmp_path / "pi-env"  # the Pi's own environment, reached only over SSH
+    subprocess.run([sys.executable, "-m", "venv", str(pi_env)], check=True, timeout=300)
+    site = next((pi_env / "lib").glob("python3*/site-packages"))
+    (site / "rcc_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # numpy, zmq, av: offline Pi
+    python = pi_env / "bin" / "python"
+    absent = "10.99.0.99" if bed.use_namespaces else "127.0.0.99"
+    interpreter = {"remote_python_interpreter": str(python)}
+    config = bed_config(bed, tmp_path, cameras=2, per_camera={"cam1": {"address": absent}}, general=interpreter)
+    result = subprocess.run(
+        bed.command([str(BIN / "rcc_deploy"), "-c", str(config), "--no-deps"]),
+        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if "@" in line.split()[0]}
+    good = rows[f"{bed.user}@{bed.hosts[0].address}"]
+    assert " ok " in good and __version__ in good
+    assert "FAILED" in rows[f"{bed.user}@{absent}"] and "unreachable" in rows[f"{bed.user}@{absent}"]
+    where = subprocess.run(
+        [str(python), "-c", "import rpi_camera_colony as r; print(r.__version__, r.__file__)"],
+        capture_output=True, text=True, timeout=60, check=True, cwd=tmp_path,
+    ).stdout.split()  # fmt: skip
+    assert where[0] == __version__ and where[1].startswith(str(pi_env))
+    recorded = conduct(bed, config, "--camera", "cam0", "-t", "1")
+    assert recorded.returncode == 0, recorded.stderr

@@ -260,18 +260,36 @@ class SshLauncher(Launcher):
         )
         return SshAgentProcess(self, controller, self.ssh_command(controller, script), on_exit)
 
-    def run_remote(self, controller: ControllerSettings, script: str, timeout: float) -> str:
-        """Run a short script on the camera's host; its output ('' if ssh failed)."""
+    def ssh_run(
+        self, controller: ControllerSettings, script: str, timeout: float, *, stdin_path: Optional[Path] = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a script on the camera's host and return ssh's result (stdin from ``stdin_path`` if given).
+
+        Raises:
+            LaunchError: if ssh cannot run or times out.
+        """
+        command = self.ssh_command(controller, script)
         try:
-            result = subprocess.run(
-                self.ssh_command(controller, script),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
+            if stdin_path is None:
+                return subprocess.run(
+                    command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+                )
+            with open(stdin_path, "rb") as source:
+                done = subprocess.run(command, capture_output=True, timeout=timeout, stdin=source)
+            return subprocess.CompletedProcess(
+                done.args, done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
             )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            logger.error("%s: ssh to %s failed: %s", controller.name, self.target(controller), err)
+        except OSError as err:
+            raise LaunchError(f"cannot run ssh: {err.strerror}") from None
+        except subprocess.TimeoutExpired:
+            raise LaunchError(f"ssh to {self.target(controller)} did not finish within {timeout:g} s") from None
+
+    def run_remote(self, controller: ControllerSettings, script: str, timeout: float) -> str:
+        """Run a short script on the camera's host; its output ('' if ssh failed, which is logged)."""
+        try:
+            result = self.ssh_run(controller, script, timeout)
+        except LaunchError as err:
+            logger.error("%s: %s", controller.name, err)
             return ""
         if result.returncode != 0:
             logger.error(
