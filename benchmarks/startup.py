@@ -5,6 +5,7 @@
 
     python benchmarks/startup.py                       # N = 1, 4, 8, 16; 3 repeats; 60 s drop test
     python benchmarks/startup.py --cameras 8 --repeats 5 --drop-seconds 0
+    python benchmarks/startup.py --launcher ssh        # N = 8 hosts over real SSH (needs root, sshd, iproute2)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,24 +24,64 @@ from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.testing import write_simulated_config
 
 
-def time_startup(cameras: int, repeats: int, workdir: Path) -> list[float]:
+def time_conductor(config: Path, repeats: int) -> list[float]:
+    """Seconds from Conductor(...) to every camera confirmed recording, once per repeat."""
     times = []
     for repeat in range(repeats):
-        data = workdir / f"startup_{cameras}_{repeat}"
-        config = write_simulated_config(
-            workdir / f"startup_{cameras}.config",
-            data_path=data,
-            cameras=cameras,
-            framerate=90,
-            resolution=(640, 480),
-            log={"log_to_file": False},
-        )
         started = time.perf_counter()
-        with Conductor(config_file=config) as conductor:
+        with Conductor(config_file=config, acquisition_name=f"bench__startup_{repeat}") as conductor:
             conductor.start_acquisition()
             times.append(time.perf_counter() - started)
             conductor.stop_acquisition()
     return times
+
+
+def time_startup(cameras: int, repeats: int, workdir: Path) -> list[float]:
+    config = write_simulated_config(
+        workdir / f"startup_{cameras}.config",
+        data_path=workdir / f"startup_{cameras}",
+        cameras=cameras,
+        framerate=90,
+        resolution=(640, 480),
+        log={"log_to_file": False},
+    )
+    return time_conductor(config, repeats)
+
+
+def ssh_startup(counts: list[int], repeats: int, workdir: Path) -> None:
+    """Startup over real SSH: one test-bed host per camera, the conductor in the bed's central namespace."""
+    from rpi_camera_colony.testbed import SshTestBed
+
+    with SshTestBed(workdir / "bed", max(counts)) as bed:
+        print(f"(test bed: {'network namespaces' if bed.use_namespaces else 'loopback'}, one sshd per host)")
+        for count in counts:
+            config = write_simulated_config(
+                workdir / f"ssh_{count}.config",
+                data_path=workdir / f"ssh_{count}",
+                cameras=count,
+                framerate=90,
+                resolution=(640, 480),
+                general={"rpi_username": bed.user, "remote_python_interpreter": sys.executable,
+                         "ssh_config_file": str(bed.ssh_config)},
+                log={"address": bed.central_address, "log_to_file": False},
+                control={"address": bed.central_address},
+                per_camera={f"cam{i}": {"address": bed.hosts[i].address, "launcher": "ssh"} for i in range(count)},
+            )  # fmt: skip
+            command = [
+                sys.executable,
+                __file__,
+                "--config",
+                str(config),
+                "--repeats",
+                str(repeats),
+                "--label",
+                str(count),
+            ]
+            subprocess.run(bed.command(command), check=True, timeout=600)
+
+
+def print_times(label: str, times: list[float]) -> None:
+    print(f"{label:>7} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f}", flush=True)
 
 
 def drop_test(seconds: float, workdir: Path) -> dict[str, dict[str, float]]:
@@ -66,16 +108,25 @@ def main() -> int:
     parser.add_argument("--cameras", default="1,4,8,16", help="comma-separated camera counts")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--drop-seconds", type=float, default=60.0, help="0 skips the dropped-frames test")
+    parser.add_argument("--launcher", choices=["local", "ssh"], default="local")
+    parser.add_argument("--config", type=Path, default=None, help="time this config (used inside the SSH test bed)")
+    parser.add_argument("--label", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.config is not None:
+        print_times(args.label or str(args.config.name), time_conductor(args.config, args.repeats))
+        return 0
 
     with tempfile.TemporaryDirectory(prefix="rcc-bench-") as tmp:
         workdir = Path(tmp)
-        print("startup: Conductor(...) -> all cameras confirmed recording (first frame written)")
+        counts = [int(c) for c in args.cameras.split(",")]
+        print(f"startup ({args.launcher} launcher): Conductor(...) to every camera confirmed recording")
         print(f"{'cameras':>7} {'median s':>9} {'min s':>7} {'max s':>7}")
-        for count in (int(c) for c in args.cameras.split(",")):
-            times = time_startup(count, args.repeats, workdir)
-            print(f"{count:>7} {statistics.median(times):>9.3f} {min(times):>7.3f} {max(times):>7.3f}", flush=True)
+        if args.launcher == "ssh":
+            ssh_startup(counts, args.repeats, workdir)
+        else:
+            for count in counts:
+                print_times(str(count), time_startup(count, args.repeats, workdir))
         if args.drop_seconds > 0:
             print(f"\ndropped frames: 4 cameras, 640x480 @ 90 fps, {args.drop_seconds:g} s")
             results = drop_test(args.drop_seconds, workdir)

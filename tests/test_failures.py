@@ -195,3 +195,38 @@ def test_preview_runs_camera_without_files(colony_config: Callable[..., Path], d
         conductor.start_acquisition()
         conductor.stop_acquisition()
     assert len(list(data_dir.rglob("*.h264"))) == 1
+
+
+def test_launcher_none_agent_serves_successive_conductors(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    """An agent started elsewhere (as the systemd unit does) records for one conductor after another."""
+    import socket
+    import subprocess
+    import sys
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "rpi_camera_colony.acquisition", "--instance-name", "cam0",
+         "--control-stream-ip", "127.0.0.1", "--control-stream-port", str(ports[0]),
+         "--log-ip", "127.0.0.1", "--log-port", str(ports[1]), "--data-path", str(data_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        config = colony_config(
+            cameras=1,
+            control={"port": ports[0]},
+            log={"port": ports[1]},
+            per_camera={"cam0": {"launcher": "none"}},
+        )
+        for name in ("first__take", "second__take"):
+            with Conductor(config_file=config, acquisition_name=name) as conductor:
+                summary = conductor.start_acquisition() and conductor.stop_acquisition()
+                assert summary["cam0"]["frames"] > 0
+            assert agent.poll() is None, "the conductor must leave an agent it did not start running"
+        assert len(list(data_dir.rglob("*.h264"))) == 2
+    finally:
+        agent.terminate()
+        assert agent.wait(10) == 0

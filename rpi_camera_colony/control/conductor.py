@@ -409,7 +409,13 @@ class Conductor:
                 finally:
                     self.acquiring = False
             if self._server is not None:
-                reachable = {n: rc for n, rc in self.controllers.items() if rc.connected and not rc.lost}
+                # Agents this conductor started are closed; agents started elsewhere (launcher = none, e.g. a
+                # systemd service) stay up, idle, for the next conductor.
+                reachable = {
+                    n: rc
+                    for n, rc in self.controllers.items()
+                    if rc.connected and not rc.lost and self._launcher_names[n] != "none"
+                }
                 group = self._group("close", {n: rc.close(timeout=CLOSE_TIMEOUT) for n, rc in reachable.items()})
                 try:
                     group.wait()
