@@ -161,7 +161,7 @@ class SshTestBed:
             namespace = f"{self.tag}h{i}"
             _run("ip", "netns", "add", namespace)
             self._namespaces.append(namespace)
-            inner, outer = f"v{self.tag[3:]}a{i}"[:15], f"v{self.tag[3:]}b{i}"[:15]
+            inner, outer = f"v{self.tag[3:]}a{i}"[:15], self._switch_port(i)
             _run("ip", "link", "add", inner, "type", "veth", "peer", "name", outer)
             _run("ip", "link", "set", inner, "netns", namespace)
             _run("ip", "link", "set", outer, "netns", self.central)
@@ -220,6 +220,25 @@ class SshTestBed:
         assert process.stderr is not None
         for _line in process.stderr:
             pass
+
+    def _switch_port(self, index: int) -> str:
+        return f"v{self.tag[3:]}b{index}"[:15]
+
+    def cut(self, index: int) -> None:
+        """Unplug host ``index`` from the switch (namespaces mode only).
+
+        Raises:
+            ColonyError: in loopback mode, where links cannot be cut.
+        """
+        if self.central is None:
+            raise ColonyError("cutting a host's link needs the namespaces test bed")
+        _run("ip", "-n", self.central, "link", "set", self._switch_port(index), "down")
+
+    def restore(self, index: int) -> None:
+        """Plug host ``index`` back in."""
+        if self.central is None:
+            raise ColonyError("cutting a host's link needs the namespaces test bed")
+        _run("ip", "-n", self.central, "link", "set", self._switch_port(index), "up")
 
     def kill_agents(self) -> list[int]:
         """End every agent started on the bed's hosts (by the pids in their pidfiles); returns those pids."""

@@ -44,7 +44,8 @@ def end_bed_agents(bed: SshTestBed) -> Iterator[None]:
 
 
 def bed_config(bed: SshTestBed, tmp_path: Path, *, cameras: int = 4, general: dict[str, Any] | None = None,
-               per_camera: dict[str, dict[str, Any]] | None = None, **options: Any) -> Path:  # fmt: skip
+               per_camera: dict[str, dict[str, Any]] | None = None, control: dict[str, Any] | None = None,
+               **options: Any) -> Path:  # fmt: skip
     hosts = {f"cam{i}": {"address": bed.hosts[i].address, "launcher": "ssh"} for i in range(cameras)}
     for name, extra in (per_camera or {}).items():
         hosts.setdefault(name, {}).update(extra)
@@ -60,7 +61,7 @@ def bed_config(bed: SshTestBed, tmp_path: Path, *, cameras: int = 4, general: di
             **(general or {}),
         },
         log={"address": bed.central_address},
-        control={"address": bed.central_address, "hello_timeout": 20.0},
+        control={"address": bed.central_address, "hello_timeout": 20.0, **(control or {})},
         per_camera=hosts,
         **options,
     )
@@ -146,9 +147,7 @@ def test_version_mismatch_names_both_versions(bed: SshTestBed, tmp_path: Path) -
     config = bed_config(bed, tmp_path, cameras=2, per_camera={}, general={"remote_python_interpreter": str(wrapper)})
     result = conduct(bed, config, "-t", "1")
     assert result.returncode == 1
-    assert (
-        "runs rpi_camera_colony 0.4.99 on" in result.stderr and f"this conductor runs {__version__}" in result.stderr
-    )
+    assert "runs rpi_camera_colony 0.4.99 on" in result.stderr and f"this conductor runs {__version__}" in result.stderr
     assert "rcc_deploy" in result.stderr
 
 
@@ -262,3 +261,64 @@ def test_deploy_installs_this_version_and_reports_each_host(bed: SshTestBed, tmp
     assert where[0] == __version__ and where[1].startswith(str(pi_env))
     recorded = conduct(bed, config, "--camera", "cam0", "-t", "1")
     assert recorded.returncode == 0, recorded.stderr
+
+
+CUT_DRIVER = """
+import json, logging, sys, threading, time
+from rpi_camera_colony.control.conductor import Conductor
+logging.basicConfig(level=logging.WARNING)
+tick = threading.Event()
+
+def wait_for(state, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if conductor.status()["cam1"].state == state:
+            return True
+        tick.wait(0.05)
+    return False
+
+with Conductor(config_file=sys.argv[1]) as conductor:
+    conductor.start_acquisition()
+    print("started", flush=True); sys.stdin.readline()      # the test unplugs cam1's host
+    print("lost" if wait_for("lost") else "not-lost", flush=True); sys.stdin.readline()   # ... and plugs it back
+    print("back" if wait_for("recording") else "not-back", flush=True)
+    summaries = conductor.stop_acquisition()
+print(json.dumps(summaries))
+"""
+
+
+def test_cut_network_marks_camera_lost_and_recording_survives(bed: SshTestBed, tmp_path: Path) -> None:
+    if not bed.use_namespaces:
+        pytest.skip("cutting a link needs the namespaces test bed")
+    config = bed_config(bed, tmp_path, cameras=2, control={"heartbeat_interval": 0.2})
+    driver = subprocess.Popen(
+        bed.command([sys.executable, "-c", CUT_DRIVER, str(config)]),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert driver.stdin is not None and driver.stdout is not None
+    try:
+        assert driver.stdout.readline().strip() == "started"
+        bed.cut(1)
+        try:
+            driver.stdin.write("\n")
+            driver.stdin.flush()
+            assert driver.stdout.readline().strip() == "lost"
+        finally:
+            bed.restore(1)
+        driver.stdin.write("\n")
+        driver.stdin.flush()
+        assert driver.stdout.readline().strip() == "back"
+        out, err = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    assert driver.returncode == 0, err
+    assert "cam1: lost" in err and "cam1: re-attached" in err
+    summaries = json.loads(out.strip().splitlines()[-1])
+    folder = tmp_path / "data" / "test" / "test__session"
+    session = read_session_data(folder)
+    assert_session_complete(session, ["cam0", "cam1"], folder)
+    # The agent kept recording while unplugged: no frame is missing from its files.
+    frames = session["cam1"]["timestamps.ttl.out"]["frame_index"].tolist()
+    assert frames == list(range(frames[0], frames[0] + len(frames))) and summaries["cam1"]["dropped"] == 0
