@@ -1,13 +1,27 @@
-"""Clocks that stamp frames and TTL events.
+"""Clocks and clock-offset estimation.
 
-A camera clock counts microseconds like a sensor timestamp does. :class:`CameraClock` runs on the system's monotonic
-clock and can be given an offset and a drift, so a simulated camera can disagree with the conductor's clock in
-known ways.
+- The **conductor's clock** is the central machine's wall clock in microseconds (:func:`conductor_now_us`): every
+  timing result is given on it, so video lines up with whatever else that machine records.
+- A **camera clock** counts microseconds like a sensor timestamp. :class:`CameraClock` runs on the system's
+  monotonic clock and can be given an offset and a drift (simulated cameras), so tests know the truth:
+  ``camera_us = monotonic_us * (1 + drift_ppm / 1e6) + offset_s * 1e6``.
+- :class:`OffsetEstimator` turns request/reply samples (Cristian's algorithm, as NTP does per sample) into a
+  mapping camera clock -> conductor clock: in each burst only the sample with the lowest round trip is kept, and a
+  line (offset + drift) is fitted through the recent burst winners.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Optional
+
+
+def conductor_now_us() -> int:
+    """The conductor's clock: this machine's wall clock, in microseconds since the epoch."""
+    return time.time_ns() // 1000
 
 
 class CameraClock:
@@ -16,12 +30,116 @@ class CameraClock:
     def __init__(self, *, offset_s: float = 0.0, drift_ppm: float = 0.0) -> None:
         self.offset_s = offset_s
         self.drift_ppm = drift_ppm
-        self._origin_ns = time.monotonic_ns()
+        self._rate = 1.0 + drift_ppm * 1e-6
 
     def from_monotonic(self, monotonic_s: float) -> int:
         """The camera-clock time (µs) at a given ``time.monotonic()`` value."""
-        elapsed = monotonic_s - self._origin_ns / 1e9
-        return round((self._origin_ns / 1e3) + elapsed * 1e6 * (1.0 + self.drift_ppm * 1e-6) + self.offset_s * 1e6)
+        return round(monotonic_s * 1e6 * self._rate + self.offset_s * 1e6)
+
+    def to_monotonic(self, camera_us: float) -> float:
+        """The ``time.monotonic()`` value at which the camera clock reads ``camera_us``."""
+        return (camera_us - self.offset_s * 1e6) / self._rate / 1e6
 
     def now_us(self) -> int:
         return self.from_monotonic(time.monotonic())
+
+
+@dataclass(frozen=True)
+class ClockSample:
+    """One request/reply exchange: sent and received on the camera clock, answered on the conductor's clock."""
+
+    sent_us: int
+    received_us: int
+    conductor_us: int
+
+    @property
+    def rtt_us(self) -> int:
+        return self.received_us - self.sent_us
+
+    @property
+    def camera_us(self) -> float:
+        return (self.sent_us + self.received_us) / 2
+
+    @property
+    def offset_us(self) -> float:
+        """conductor - camera, assuming the request and the reply took equally long."""
+        return self.conductor_us - self.camera_us
+
+
+@dataclass(frozen=True)
+class ClockModel:
+    """conductor_us = camera_us + offset_us + drift * (camera_us - reference_us)."""
+
+    reference_us: float
+    offset_us: float
+    drift: float  # dimensionless (ppm * 1e-6)
+    samples: int
+    rtt_us: int
+
+    def to_conductor(self, camera_us: float) -> int:
+        return round(camera_us + self.offset_us + self.drift * (camera_us - self.reference_us))
+
+    def to_camera(self, conductor_us: float) -> int:
+        guess = conductor_us - self.offset_us
+        return round(guess - self.drift * (guess - self.reference_us))
+
+
+class OffsetEstimator:
+    """Collects clock samples and keeps a current :class:`ClockModel` (thread-safe to read).
+
+    Args:
+        keep: how many burst winners the fit uses (older ones are dropped, so drift is tracked).
+    """
+
+    def __init__(self, *, keep: int = 30) -> None:
+        self._lock = threading.Lock()
+        self._burst: list[ClockSample] = []
+        self._winners: deque[ClockSample] = deque(maxlen=keep)
+        self.model: Optional[ClockModel] = None
+        self.sample_count = 0
+
+    def add(self, sample: ClockSample) -> None:
+        with self._lock:
+            self._burst.append(sample)
+            self.sample_count += 1
+
+    def end_burst(self) -> Optional[ClockSample]:
+        """Keep the burst's lowest-round-trip sample, refit, and return that sample."""
+        with self._lock:
+            if not self._burst:
+                return None
+            best = min(self._burst, key=lambda s: s.rtt_us)
+            self._burst = []
+            self._winners.append(best)
+            self.model = self._fit(list(self._winners))
+            return best
+
+    @staticmethod
+    def _fit(winners: list[ClockSample]) -> ClockModel:
+        xs = [s.camera_us for s in winners]
+        ys = [s.offset_us for s in winners]
+        rtt = min(s.rtt_us for s in winners)
+        reference = xs[-1]
+        span = max(xs) - min(xs)
+        if len(winners) < 3 or span < 2e6:  # too short to see drift: the best recent sample alone
+            best = min(winners[-5:], key=lambda s: s.rtt_us)
+            return ClockModel(best.camera_us, best.offset_us, 0.0, len(winners), rtt)
+        # weighted least squares: samples with shorter round trips count more
+        weights = [1.0 / max(1.0, s.rtt_us) ** 2 for s in winners]
+        total = sum(weights)
+        mean_x = sum(w * x for w, x in zip(weights, xs)) / total
+        mean_y = sum(w * y for w, y in zip(weights, ys)) / total
+        var = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs))
+        slope = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys)) / var if var > 0 else 0.0
+        return ClockModel(reference, mean_y + slope * (reference - mean_x), slope, len(winners), rtt)
+
+    def summary(self) -> dict[str, float]:
+        model = self.model
+        if model is None:
+            return {}
+        return {
+            "offset_us": round(model.offset_us, 1),
+            "drift_ppm": round(model.drift * 1e6, 3),
+            "rtt_us": model.rtt_us,
+            "samples": self.sample_count,
+        }

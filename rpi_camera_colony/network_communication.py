@@ -22,6 +22,7 @@ from typing import Any, Optional
 import zmq
 
 from rpi_camera_colony import protocol
+from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.exc import ColonyError, ProtocolError
 
 logger = logging.getLogger(__name__)
@@ -276,6 +277,11 @@ class ControlServer:
             except ProtocolError as err:
                 logger.warning("bad message from %r: %s", instance, err)
                 self._router_send(identity, protocol.error(protocol.peek_id(data), str(err)))
+                continue
+            if message["type"] == "time_request":  # clock sync: answered at once on this thread, stamped last
+                self._router_send(
+                    identity, {"type": "time_reply", "id": message["id"], "conductor_us": conductor_now_us()}
+                )
                 continue
             self._on_message(instance, message)
 

@@ -3,9 +3,10 @@
 Every message is one JSON object with ``v`` (protocol version), ``type`` and ``id``. Types:
 
 - agent -> conductor: ``hello`` (on connect), ``heartbeat`` (live status), ``reply`` (answer to a command),
-  ``error`` (the conductor sent something the agent cannot use).
+  ``time_request`` (clock synchronisation), ``error`` (the conductor sent something the agent cannot use).
 - conductor -> agent: ``command`` (``command`` names one of :data:`COMMANDS`, ``args`` is an object),
-  ``hello_request`` (asks an agent the conductor does not know yet to introduce itself), ``error``.
+  ``hello_request`` (asks an agent the conductor does not know yet to introduce itself), ``time_reply``
+  (``conductor_us``: the conductor's clock when it answered, see :mod:`rpi_camera_colony.clock`), ``error``.
 
 A reply is ``{ok, error, state, data}``. Nothing is ever unpickled; messages over :data:`MAX_MESSAGE_BYTES` are
 refused with an error reply.
@@ -25,8 +26,12 @@ MAX_MESSAGE_BYTES = 1 << 20
 #: Hard limit set on the sockets themselves (a peer sending more is disconnected by ZeroMQ).
 SOCKET_MAX_MESSAGE_BYTES = 16 << 20
 
-COMMANDS = frozenset({"configure", "preview", "start", "stop", "close", "status", "ping", "inject_ttl_in"})
-MESSAGE_TYPES = frozenset({"hello", "heartbeat", "reply", "error", "command", "hello_request"})
+COMMANDS = frozenset(
+    {"configure", "preview", "start", "stop", "close", "status", "ping", "inject_ttl_in", "sync_box", "annotate"}
+)
+MESSAGE_TYPES = frozenset(
+    {"hello", "heartbeat", "reply", "error", "command", "hello_request", "time_request", "time_reply"}
+)
 
 
 def new_id() -> str:

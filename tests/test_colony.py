@@ -49,7 +49,7 @@ def test_four_cameras_record_complete_files(colony_config: Callable[..., Path], 
 
     # File names follow the original layout: {name}.{instance}.{YYYYmmdd_HHMMSS}.rcc.{kind}
     names = sorted(p.name for p in session_dir.iterdir())
-    assert len(names) == 4 * 4
+    assert len(names) == 4 * 5  # video, frame and TTL-in timestamps, clock samples, metadata
     for name in names:
         acquisition, camera, stamp, rest = name.split(".", 3)
         assert acquisition == "mouse1__day1" and camera in CAMERAS and len(stamp) == 15 and rest.startswith("rcc.")

@@ -26,10 +26,11 @@ import zmq
 from rpi_camera_colony import protocol
 from rpi_camera_colony.acquisition import backends
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend
+from rpi_camera_colony.acquisition.clock_sync import ClockSync
 from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording, host_info, versions
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
 from rpi_camera_colony.acquisition.writers import RecordingFiles
-from rpi_camera_colony.clock import CameraClock
+from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
@@ -110,6 +111,7 @@ class PiAcquisitionControl:
         self._shutdown_requested = False
         self._parent_pid = parent_pid
         self._orphaned = False
+        self._start_at_us: Optional[int] = None
         self._closed = False
         self._done = False
 
@@ -122,6 +124,7 @@ class PiAcquisitionControl:
         configure_socket(self._dealer, address=control_address)
         self._dealer.setsockopt(zmq.IDENTITY, instance_name.encode())
         self._dealer.connect(endpoint(control_address, control_port))
+        self.clock_sync = ClockSync(clock=self.clock, send=self._send)
         self._log_socket: Optional[zmq.Socket[bytes]] = None
         self._log_handler: Optional[QueueLogHandler] = None
         if log_address is not None and log_port is not None:
@@ -162,6 +165,11 @@ class PiAcquisitionControl:
             "ttl", self._ttl_override, settings.ttl_backend, backends.TTL_BACKENDS, backends.TTL_ENV
         )
         self._release_backends()
+        if camera_name == "simulated":
+            clock = CameraClock(offset_s=settings.sim_clock_offset, drift_ppm=settings.sim_clock_drift_ppm)
+            if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
+                self.clock = clock
+                self.clock_sync.use_clock(clock)
         self.camera = backends.create_camera(camera_name, clock=self.clock)
         self.ttl = backends.create_ttl(ttl_name, clock=self.clock)
         logger.info("%s; %s", camera_reason, ttl_reason)
@@ -178,8 +186,16 @@ class PiAcquisitionControl:
         self.error = None
         return list(self._unsupported)
 
-    def start(self, *, acquisition_name: str, acquisition_time: str, acquisition_group: str = "") -> Recording:
-        """Start recording (returns once the camera runs; the first frame follows within a frame period).
+    def start(
+        self,
+        *,
+        acquisition_name: str,
+        acquisition_time: str,
+        acquisition_group: str = "",
+        start_at_us: Optional[int] = None,
+    ) -> Recording:
+        """Start recording (returns once the camera runs; the first frame follows at ``start_at_us``, a time on the
+        conductor's clock, or within a frame period).
 
         Raises:
             RecordingError: if not configured, already recording, a name is unusable, or the camera fails to start.
@@ -205,6 +221,8 @@ class PiAcquisitionControl:
             backends=self._backend_info,
             unsupported=self._unsupported,
             on_event=self._camera_event,
+            clock_sync=self.clock_sync,
+            start_at_us=start_at_us,
         )
         try:
             recording.start()
@@ -280,7 +298,7 @@ class PiAcquisitionControl:
         try:
             while not self._done:
                 now = time.monotonic()
-                deadline = min([next_heartbeat, *self._deadlines()])
+                deadline = min([next_heartbeat, self.clock_sync.due(), *self._deadlines()])
                 events = dict(poller.poll(max(0, int((deadline - now) * 1000))))
                 if self._waker.socket in events:
                     self._waker.drain()
@@ -288,6 +306,7 @@ class PiAcquisitionControl:
                 if self._dealer in events:
                     self._receive_commands()
                 self._check_deadlines()
+                self.clock_sync.tick(time.monotonic())
                 if self._shutdown_requested:
                     self._finish("agent shutdown")
                 self._check_parent()
@@ -384,6 +403,7 @@ class PiAcquisitionControl:
                 frames = self._dealer.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            received_us = self.clock.now_us()
             data = frames[-1]
             try:
                 message = protocol.decode(data)
@@ -392,7 +412,9 @@ class PiAcquisitionControl:
                 self._send(protocol.error(protocol.peek_id(data), str(err)))
                 continue
             kind = message["type"]
-            if kind == "hello_request":
+            if kind == "time_reply":
+                self.clock_sync.on_reply(message, received_us)
+            elif kind == "hello_request":
                 self._send(self._hello())
             elif kind == "command":
                 self._dispatch(message)
@@ -418,6 +440,11 @@ class PiAcquisitionControl:
 
     def _command_configure(self, args: dict[str, Any]) -> dict[str, Any]:
         settings = controller_from_dict(args.get("settings", {}))
+        interval = args.get("clock_sync_interval")
+        if interval is not None:
+            if not isinstance(interval, (int, float)) or not 0.1 <= interval <= 60:
+                raise ConfigError([f"clock_sync_interval = {interval!r}: must be 0.1..60 seconds"])
+            self.clock_sync.interval = float(interval)
         if settings.name != self.instance_name:
             raise ConfigError([f"settings are for camera {settings.name!r}, but this agent is {self.instance_name!r}"])
         max_time = args.get("max_acquisition_time")
@@ -433,12 +460,17 @@ class PiAcquisitionControl:
         }
 
     def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
+        start_at = args.get("start_at_us")
+        if start_at is not None and not isinstance(start_at, int):
+            raise ValueError(f"start_at_us = {start_at!r}: must be a whole number of microseconds")
         self.start(
             acquisition_name=args.get("acquisition_name", ""),
             acquisition_time=args.get("acquisition_time", ""),
             acquisition_group=args.get("acquisition_group", ""),
+            start_at_us=start_at,
         )
-        self._pending_start = (request_id, time.monotonic() + FIRST_FRAME_TIMEOUT)
+        wait = 0.0 if start_at is None else max(0.0, (start_at - conductor_now_us()) / 1e6)
+        self._pending_start = (request_id, time.monotonic() + wait + FIRST_FRAME_TIMEOUT)
 
     def _command_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"summary": self.stop(str(args.get("reason", "requested")))}
@@ -455,6 +487,34 @@ class PiAcquisitionControl:
 
     def _command_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"agent_time": time.time(), "camera_time_us": self.clock.now_us(), "echo": args.get("echo")}
+
+    def _command_annotate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Add what the conductor measured (e.g. the start skew) to the recording's metadata."""
+        timing = args.get("timing")
+        if not isinstance(timing, dict):
+            raise ValueError("annotate needs a 'timing' object")
+        if self.recording is None:
+            raise RecordingError("nothing to annotate: no recording")
+        self.recording.timing.update(timing)
+        return {}
+
+    def _command_sync_box(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Drive the simulated TTL input like a sync box wired to every camera: edges at conductor-clock times."""
+        from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
+
+        if not isinstance(self.ttl, SimulatedTTL):
+            raise BackendError("sync_box works only with the simulated TTL backend")
+        edges = args.get("edges")
+        if not isinstance(edges, list) or not all(
+            isinstance(e, list) and len(e) == 2 and isinstance(e[0], int) and e[1] in (0, 1) for e in edges
+        ):
+            raise ValueError("sync_box needs 'edges': a list of [conductor_us, level]")
+        if len(edges) > 100_000:
+            raise ValueError(f"{len(edges)} edges: at most 100000")
+        # The box and this simulated camera share the machine, so the wall clock maps to monotonic time directly.
+        wall_minus_monotonic = time.time() - time.monotonic()
+        self.ttl.schedule_edges([(t / 1e6 - wall_minus_monotonic, level) for t, level in edges])
+        return {"scheduled": len(edges)}
 
     def _command_inject_ttl_in(self, args: dict[str, Any]) -> dict[str, Any]:
         from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
@@ -496,6 +556,7 @@ class PiAcquisitionControl:
         stats = self.recording.stats() if self.recording is not None and self.state == "recording" else {}
         return {
             "state": self.state,
+            "clock": self.clock_sync.estimator.summary(),
             "stats": stats,
             "free_disk": self._free_disk(),
             "error": self.error,

@@ -9,7 +9,9 @@ Metadata file (``*.rcc.metadata.json``) schema, version 1:
 (every camera setting), ``files`` (file names by kind), ``start`` / ``stop`` (``sys_time`` in seconds since the
 epoch, ``iso`` text, ``camera_time_us``), ``frames`` (``written``, ``dropped``, ``dropped_at`` (frame indices after
 which frames were missing, first 1000), ``ttl_out_pulses``, ``ttl_in_edges``, ``first_index``, ``last_index``),
-``video_bytes``, ``duration_s``, ``unsupported_settings``.
+``video_bytes``, ``duration_s``, ``unsupported_settings``, ``clock`` (offset_us, drift_ppm, rtt_us, samples,
+model, sync_mode), ``timing`` (start_at_us on the conductor's clock, first_frame, start_skew_us and the first frames
+of all cameras as the conductor measured them).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from typing import Any, Optional
 
 from rpi_camera_colony import __version__
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend, FrameInfo
+from rpi_camera_colony.acquisition.clock_sync import ClockSync
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
 from rpi_camera_colony.acquisition.writers import (
+    CLOCK_COLUMNS,
     TTL_IN_COLUMNS,
     TTL_OUT_COLUMNS,
     CsvFile,
@@ -37,6 +41,7 @@ from rpi_camera_colony.acquisition.writers import (
     SyncedFile,
     write_json_atomic,
 )
+from rpi_camera_colony.clock import ClockSample
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError, RecordingError
 
@@ -91,6 +96,8 @@ class Recording:
         backends: BackendInfo,
         unsupported: list[str],
         on_event: Callable[[str, dict[str, Any]], None],
+        clock_sync: ClockSync,
+        start_at_us: Optional[int] = None,
         sync_interval: float = 1.0,
     ) -> None:
         self.settings = settings
@@ -101,6 +108,10 @@ class Recording:
         self.backends = backends
         self.unsupported = unsupported
         self._on_event = on_event
+        self.clock_sync = clock_sync
+        self.start_at_us = start_at_us  # conductor clock
+        self.timing: dict[str, Any] = {}  # added by the conductor (start skew, ...)
+        self._clock_csv: Optional[CsvFile] = None
         self._syncer = DataSyncer(sync_interval)
         self._video: Optional[SyncedFile] = None
         self._ttl_out: Optional[CsvFile] = None
@@ -118,6 +129,7 @@ class Recording:
         self._first_timestamp_us: Optional[int] = None
         self.video_bytes = 0
         self.error: Optional[str] = None
+        self.first_frame: dict[str, Any] = {}
         self.started_monotonic: Optional[float] = None
         self.start_time: dict[str, Any] = {}
         self.stop_time: dict[str, Any] = {}
@@ -146,7 +158,11 @@ class Recording:
             self.start_time = self._now()
             self.status = "recording"
             self._write_metadata()
-            self.camera.start(self._video, self._on_frame, self._on_error)
+            model = self.clock_sync.estimator.model
+            camera_start = None if self.start_at_us is None or model is None else model.to_camera(self.start_at_us)
+            if self.start_at_us is not None and model is None:
+                logger.warning("no clock synchronisation with the conductor yet: starting now, not at the set time")
+            self.camera.start(self._video, self._on_frame, self._on_error, start_at_us=camera_start)
         except (OSError, BackendError) as err:
             self.status = "failed"
             self.stop_reason = f"error: {err}"
@@ -164,10 +180,20 @@ class Recording:
             self._video = SyncedFile(files.video, binary=True)
             self._ttl_out = CsvFile(files.ttl_out, TTL_OUT_COLUMNS)
             self._ttl_in = CsvFile(files.ttl_in, TTL_IN_COLUMNS)
+            self._clock_csv = CsvFile(files.clock, CLOCK_COLUMNS)
         except FileExistsError as err:
             raise OSError(f"{err.filename} already exists: refusing to overwrite a recording") from None
-        for file in (self._video, self._ttl_out, self._ttl_in):
+        for file in (self._video, self._ttl_out, self._ttl_in, self._clock_csv):
             self._syncer.add(file)
+        for sample, best in list(self.clock_sync.recent)[-200:]:  # the synchronisation that led up to the start
+            self._write_clock_sample(sample, best)
+        self.clock_sync.listener = self._write_clock_sample
+
+    def _write_clock_sample(self, sample: ClockSample, best: bool) -> None:
+        if self._clock_csv is not None and not self._clock_csv.closed:
+            self._clock_csv.write_row(
+                round(sample.camera_us), sample.conductor_us, sample.rtt_us, round(sample.offset_us, 1), int(best)
+            )
 
     def stop(self, reason: str = "requested") -> dict[str, Any]:
         """Stop the camera, close and sync every file, write the final metadata; return the summary.
@@ -187,8 +213,10 @@ class Recording:
         return self.summary()
 
     def _close_files(self) -> None:
+        if self.clock_sync.listener == self._write_clock_sample:
+            self.clock_sync.listener = None
         self._syncer.close()
-        for file in (self._video, self._ttl_out, self._ttl_in):
+        for file in (self._video, self._ttl_out, self._ttl_in, self._clock_csv):
             if file is not None:
                 try:
                     file.close()
@@ -217,21 +245,43 @@ class Recording:
             if ttl_time is not None:
                 self.ttl_out_pulses += 1
             first = self.frames_written == 1
+        conductor_us = self.to_conductor(frame.timestamp_us)
         if self._ttl_out is not None:
             self._ttl_out.write_row(
-                frame.timestamp_us, ttl_time, f"{frame.sys_time:.6f}", frame.index, frame.size, int(frame.keyframe)
+                frame.timestamp_us,
+                ttl_time,
+                f"{frame.sys_time:.6f}",
+                frame.index,
+                frame.size,
+                int(frame.keyframe),
+                conductor_us,
             )
         if first:
-            self._on_event(
-                "first_frame", {"index": frame.index, "timestamp_us": frame.timestamp_us, "sys_time": frame.sys_time}
-            )
+            self.first_frame = {
+                "index": frame.index,
+                "timestamp_us": frame.timestamp_us,
+                "sys_time": frame.sys_time,
+                "conductor_us": conductor_us,
+            }
+            self._on_event("first_frame", dict(self.first_frame))
+
+    def to_conductor(self, camera_us: int) -> Optional[int]:
+        """A camera-clock time on the conductor's clock (None before the first synchronisation)."""
+        model = self.clock_sync.estimator.model
+        return None if model is None else model.to_conductor(camera_us)
 
     def _on_edge(self, level: int, timestamp_us: int) -> None:
         with self._lock:
             self.ttl_in_edges += 1
             index = self.last_index
         if self._ttl_in is not None:
-            self._ttl_in.write_row(timestamp_us, f"{time.time():.6f}", level, "" if index is None else index)
+            self._ttl_in.write_row(
+                timestamp_us,
+                f"{time.time():.6f}",
+                level,
+                "" if index is None else index,
+                self.to_conductor(timestamp_us),
+            )
 
     def _on_error(self, err: BaseException) -> None:
         self.error = f"{type(err).__name__}: {err}"
@@ -257,12 +307,20 @@ class Recording:
             return {
                 "frames": self.frames_written,
                 "dropped": self.frames_dropped,
+                "dropped_at": list(self.dropped_at[:20]),
                 "bytes": self._video.bytes_written if self._video is not None else 0,
                 "ttl_out": self.ttl_out_pulses,
                 "ttl_in": self.ttl_in_edges,
                 "recording_s": round(self.duration_s, 3),
                 "fps": round(self.measured_fps(), 3),
+                "expected": self.expected_frames(),
             }
+
+    def expected_frames(self) -> int:
+        """Frames the sensor produced between the first and the last frame written (written + dropped)."""
+        if self._first_timestamp_us is None or self._last_timestamp_us is None:
+            return 0
+        return round((self._last_timestamp_us - self._first_timestamp_us) / self._period_us) + 1
 
     def measured_fps(self) -> float:
         """Frames per second from the first and last frame timestamps (0 before two frames)."""
@@ -326,6 +384,14 @@ class Recording:
                 "last_index": self.last_index,
             },
             "video_bytes": self._video.bytes_written if self._video is not None else 0,
+            "clock": {
+                **self.clock_sync.estimator.summary(),
+                "model": None
+                if (m := self.clock_sync.estimator.model) is None
+                else {"reference_us": m.reference_us, "offset_us": m.offset_us, "drift": m.drift},
+                "sync_mode": self.settings.sync_mode,
+            },
+            "timing": {"start_at_us": self.start_at_us, "first_frame": self.first_frame, **self.timing},
         }
 
     def _write_metadata(self) -> None:

@@ -88,20 +88,34 @@ class RemoteAcquisitionControl:
         """Send any protocol command; see :data:`rpi_camera_colony.protocol.COMMANDS`."""
         return self._submit(self.name, command, args or {}, self.command_timeout if timeout is None else timeout)
 
-    def configure(self, *, data_path: str, max_acquisition_time: float) -> CommandStatus:
-        return self.send(
-            "configure",
-            {"settings": self.settings.to_dict(), "data_path": data_path, "max_acquisition_time": max_acquisition_time},
-        )
+    def configure(
+        self, *, data_path: str, max_acquisition_time: float, clock_sync_interval: Optional[float] = None
+    ) -> CommandStatus:
+        args: dict[str, Any] = {
+            "settings": self.settings.to_dict(),
+            "data_path": data_path,
+            "max_acquisition_time": max_acquisition_time,
+        }
+        if clock_sync_interval is not None:
+            args["clock_sync_interval"] = clock_sync_interval
+        return self.send("configure", args)
 
     def start(
-        self, *, acquisition_name: str, acquisition_time: str, acquisition_group: str, timeout: Optional[float] = None
+        self,
+        *,
+        acquisition_name: str,
+        acquisition_time: str,
+        acquisition_group: str,
+        start_at_us: Optional[int] = None,
+        timeout: Optional[float] = None,
     ) -> CommandStatus:
-        args = {
+        args: dict[str, Any] = {
             "acquisition_name": acquisition_name,
             "acquisition_time": acquisition_time,
             "acquisition_group": acquisition_group,
         }
+        if start_at_us is not None:
+            args["start_at_us"] = start_at_us
         return self.send("start", args, timeout)
 
     def stop(self) -> CommandStatus:

@@ -28,9 +28,13 @@ KIND_TTL_OUT = "timestamps.ttl.out.csv"
 KIND_TTL_IN = "timestamps.ttl.in.csv"
 KIND_METADATA = "metadata.json"
 KIND_MP4 = "video.h264.mp4"
+KIND_CLOCK = "clock.csv"
 
-TTL_OUT_COLUMNS = ("timestamp_frame", "timestamp_ttl", "sys_time", "frame_index", "frame_bytes", "keyframe")
-TTL_IN_COLUMNS = ("timestamp_frame", "sys_time", "level", "frame_index")
+TTL_OUT_COLUMNS = (
+    "timestamp_frame", "timestamp_ttl", "sys_time", "frame_index", "frame_bytes", "keyframe", "timestamp_conductor",
+)  # fmt: skip
+TTL_IN_COLUMNS = ("timestamp_frame", "sys_time", "level", "frame_index", "timestamp_conductor")
+CLOCK_COLUMNS = ("camera_us", "conductor_us", "rtt_us", "offset_us", "burst_best")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class RecordingFiles:
     @property
     def metadata(self) -> Path:
         return self.path(KIND_METADATA)
+
+    @property
+    def clock(self) -> Path:
+        return self.path(KIND_CLOCK)
 
 
 class SyncedFile:

@@ -80,6 +80,8 @@ class ControlSettings:
     command_timeout: float = 10.0
     heartbeat_interval: float = 0.5
     require_same_version: bool = True
+    start_delay: float = 0.5
+    clock_sync_interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ class ControllerSettings:
     ttl_backend: str = "auto"
     launcher: str = "auto"
     sim_fault: str = "none"
+    sim_clock_offset: float = 0.0
+    sim_clock_drift_ppm: float = 0.0
+    sync_mode: str = "off"
     # Patched in from [general] (see general_settings_to_patch_into_controller).
     acquisition_time: str = "dummy_time"
     acquisition_group: str = ""

@@ -24,6 +24,7 @@ from typing import Any, Optional, Union
 from rpi_camera_colony import protocol
 from rpi_camera_colony.acquisition.acquisition_control import FIRST_FRAME_TIMEOUT, check_name_part
 from rpi_camera_colony.acquisition.remote_control import CameraStatus, RemoteAcquisitionControl
+from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.config.loading import load_config
 from rpi_camera_colony.config.settings import ColonySettings
 from rpi_camera_colony.control.launch import (
@@ -124,6 +125,8 @@ class Conductor:
         self.acquisition_time: Optional[str] = None
         self.last_summaries: dict[str, dict[str, Any]] = {}
         self.start_replies: dict[str, Reply] = {}
+        self.start_at_us: Optional[int] = None
+        self.start_skew_us: Optional[int] = None
         self.controllers: dict[str, RemoteAcquisitionControl] = {
             name: RemoteAcquisitionControl(
                 c,
@@ -316,7 +319,9 @@ class Conductor:
         general = self.settings.general
         configured_time = general.acquisition_time
         self.acquisition_time = configured_time if configured_time not in ("", "dummy_time") else datestr()
-        timeout = self.settings.control.command_timeout + FIRST_FRAME_TIMEOUT
+        delay = self.settings.control.start_delay
+        timeout = self.settings.control.command_timeout + FIRST_FRAME_TIMEOUT + delay
+        self.start_at_us = conductor_now_us() + round(delay * 1e6)
         statuses = {}
         for name, rc in self.controllers.items():
             c = self.settings.controllers[name]
@@ -326,6 +331,7 @@ class Conductor:
                 acquisition_name=general.acquisition_name,
                 acquisition_time=self.acquisition_time,
                 acquisition_group=group,
+                start_at_us=self.start_at_us,
                 timeout=timeout,
             )
         self.acquiring = True
@@ -342,7 +348,55 @@ class Conductor:
             self.acquiring = False
             raise
         logger.info("all %d camera(s) recording: %s", len(statuses), general.acquisition_name)
+        self._report_start_skew()
         return dict(self.start_replies)
+
+    def _report_start_skew(self) -> None:
+        """Measure when each camera's first frame was taken, on this conductor's clock, and tell every camera."""
+        firsts = {
+            name: reply.data.get("first_frame", {}).get("conductor_us") for name, reply in self.start_replies.items()
+        }
+        known = {name: t for name, t in firsts.items() if isinstance(t, int)}
+        self.start_skew_us = max(known.values()) - min(known.values()) if len(known) > 1 else (0 if known else None)
+        if self.start_skew_us is not None and self.start_at_us is not None:
+            late = {name: t - self.start_at_us for name, t in known.items()}
+            logger.info(
+                "start skew across %d camera(s): %.3f ms (first frames %s ms after the set start)",
+                len(known), self.start_skew_us / 1e3, ", ".join(f"{n} {v / 1e3:+.3f}" for n, v in late.items()),
+            )  # fmt: skip
+        missing = sorted(set(firsts) - set(known))
+        if missing:
+            logger.warning("no clock synchronisation yet for %s: their start time is not on the common clock", missing)
+        timing = {"start_skew_us": self.start_skew_us, "first_frames_conductor_us": known}
+        group = self._group(
+            "annotate", {n: rc.send("annotate", {"timing": timing}) for n, rc in self.controllers.items()}
+        )
+        try:
+            group.wait()
+        except ColonyCommandError as err:
+            logger.warning("%s", err)
+
+    def sync_box(
+        self, *, period_s: float = 0.5, pulse_s: float = 0.05, count: int = 10, start_delay_s: float = 0.3
+    ) -> list[tuple[int, int]]:
+        """Drive every simulated camera's TTL input from one simulated sync box (like an Arduino pulse train).
+
+        Returns the edges sent, as ``(conductor_us, level)``: the truth to compare recordings with. Works with the
+        simulated TTL backend on this machine only.
+
+        Raises:
+            ColonyCommandError: naming cameras that cannot take the pulses.
+        """
+        if not (0 < pulse_s < period_s) or count < 1:
+            raise ValueError("sync_box needs 0 < pulse_s < period_s and count >= 1")
+        first = conductor_now_us() + round(start_delay_s * 1e6)
+        edges: list[tuple[int, int]] = []
+        for k in range(count):
+            rise = first + round(k * period_s * 1e6)
+            edges += [(rise, 1), (rise + round(pulse_s * 1e6), 0)]
+        payload = {"edges": [list(edge) for edge in edges]}
+        self._group("sync_box", {n: rc.send("sync_box", payload) for n, rc in self.controllers.items()}).wait()
+        return edges
 
     def stop_acquisition(self) -> dict[str, dict[str, Any]]:
         """Stop every camera; returns each camera's summary once its files are complete.

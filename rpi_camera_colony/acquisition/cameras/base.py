@@ -52,8 +52,18 @@ class CameraBackend(abc.ABC):
         """
 
     @abc.abstractmethod
-    def start(self, output: Optional[VideoOutput], on_frame: FrameCallback, on_error: ErrorCallback) -> None:
+    def start(
+        self,
+        output: Optional[VideoOutput],
+        on_frame: FrameCallback,
+        on_error: ErrorCallback,
+        *,
+        start_at_us: Optional[int] = None,
+    ) -> None:
         """Start capturing; encode to ``output`` (None: preview only, nothing is encoded or written).
+
+        ``start_at_us``: when the first frame should be captured, on this camera's clock (as soon as possible if
+        None or already past).
 
         Raises:
             BackendError: if the camera cannot start.

@@ -142,7 +142,14 @@ class SimulatedCamera(CameraBackend):
             frame[height + quarter :] = v
         return frame
 
-    def start(self, output: Optional[VideoOutput], on_frame: FrameCallback, on_error: ErrorCallback) -> None:
+    def start(
+        self,
+        output: Optional[VideoOutput],
+        on_frame: FrameCallback,
+        on_error: ErrorCallback,
+        *,
+        start_at_us: Optional[int] = None,
+    ) -> None:
         if self._settings is None or self._base is None:
             raise BackendError("camera is not configured: send 'configure' before 'start'")
         if self._thread is not None and self._thread.is_alive():
@@ -155,11 +162,18 @@ class SimulatedCamera(CameraBackend):
             logging.shutdown()
             os._exit(70)
         encoder = self._open_encoder(self._settings) if output is not None else None
+        first = time.monotonic() + 1.0 / self._settings.framerate
+        if start_at_us is not None:
+            scheduled = self.clock.to_monotonic(start_at_us)
+            if scheduled < time.monotonic():
+                logger.warning("start time passed %.1f ms ago: starting now", (time.monotonic() - scheduled) * 1e3)
+            else:
+                first = scheduled
         self._stop.clear()
         self.frames_skipped = 0
         self._thread = threading.Thread(
             target=self._run,
-            args=(self._settings, self._base, encoder, output, on_frame, on_error),
+            args=(self._settings, self._base, encoder, output, on_frame, on_error, first),
             name=f"rcc-sim-camera-{self._settings.name}",
             daemon=True,
         )
@@ -195,6 +209,7 @@ class SimulatedCamera(CameraBackend):
         output: Optional[VideoOutput],
         on_frame: FrameCallback,
         on_error: ErrorCallback,
+        start: float,
     ) -> None:
         import av
 
@@ -205,7 +220,6 @@ class SimulatedCamera(CameraBackend):
         band = _band_height(height)
         bar = max(4, settings.resolution[0] // 80)
         pending: deque[FrameInfo] = deque()
-        start = time.monotonic() + period
         slot = 0
         try:
             while True:

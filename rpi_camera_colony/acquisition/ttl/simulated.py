@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import Optional
 
@@ -32,6 +33,7 @@ class SimulatedTTL(TTLBackend):
         self.out_duration = 0.0
         self._on_edge: Optional[EdgeCallback] = None
         self._lock = threading.Lock()
+        self._closed = threading.Event()
 
     def setup(self, *, out_pin: int, in_pin: int, out_duration: float) -> None:
         if out_pin >= 0 and out_pin == in_pin:
@@ -58,5 +60,21 @@ class SimulatedTTL(TTLBackend):
         callback(1 if level else 0, self.clock.now_us() if timestamp_us is None else timestamp_us)
         return True
 
+    def schedule_edges(self, edges: list[tuple[float, int]]) -> None:
+        """Fire input edges at given ``time.monotonic()`` times, as a sync box wired to the pin would.
+
+        Each edge is stamped when it is delivered, like a GPIO interrupt: the delivery latency is real.
+        """
+        thread = threading.Thread(target=self._play, args=(sorted(edges),), name="rcc-sim-syncbox", daemon=True)
+        thread.start()
+
+    def _play(self, edges: list[tuple[float, int]]) -> None:
+        for when, level in edges:
+            wait = when - time.monotonic()
+            if wait > 0 and self._closed.wait(wait):  # pacing to the box's schedule
+                return
+            self.inject_edge(level)
+
     def close(self) -> None:
+        self._closed.set()
         self.watch(None)
