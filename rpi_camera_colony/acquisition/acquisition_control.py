@@ -111,7 +111,7 @@ class PiAcquisitionControl:
         self._shutdown_requested = False
         self._parent_pid = parent_pid
         self._orphaned = False
-        self._start_at_us: Optional[int] = None
+        self._deferred_start: Optional[tuple[str, dict[str, Any], float]] = None
         self._closed = False
         self._done = False
 
@@ -307,6 +307,7 @@ class PiAcquisitionControl:
                     self._receive_commands()
                 self._check_deadlines()
                 self.clock_sync.tick(time.monotonic())
+                self._run_deferred_start()
                 if self._shutdown_requested:
                     self._finish("agent shutdown")
                 self._check_parent()
@@ -319,7 +320,7 @@ class PiAcquisitionControl:
             self.close()
 
     def _deadlines(self) -> list[float]:
-        found = []
+        found = [] if self._deferred_start is None else [self._deferred_start[2]]
         if self._pending_start is not None:
             found.append(self._pending_start[1])
         recording = self.recording
@@ -463,6 +464,17 @@ class PiAcquisitionControl:
         start_at = args.get("start_at_us")
         if start_at is not None and not isinstance(start_at, int):
             raise ValueError(f"start_at_us = {start_at!r}: must be a whole number of microseconds")
+        if self._deferred_start is not None:
+            raise RecordingError("a start is already waiting for its start time")
+        if start_at is not None and self.clock_sync.estimator.model is None:
+            # A scheduled start needs the clock mapping: hold it until the first burst is done (or time is up).
+            deadline = time.monotonic() + max(0.0, (start_at - conductor_now_us()) / 1e6 - 0.05)
+            self._deferred_start = (request_id, args, deadline)
+            return
+        self._begin(request_id, args)
+
+    def _begin(self, request_id: str, args: dict[str, Any]) -> None:
+        start_at = args.get("start_at_us")
         self.start(
             acquisition_name=args.get("acquisition_name", ""),
             acquisition_time=args.get("acquisition_time", ""),
@@ -471,6 +483,19 @@ class PiAcquisitionControl:
         )
         wait = 0.0 if start_at is None else max(0.0, (start_at - conductor_now_us()) / 1e6)
         self._pending_start = (request_id, time.monotonic() + wait + FIRST_FRAME_TIMEOUT)
+
+    def _run_deferred_start(self) -> None:
+        if self._deferred_start is None:
+            return
+        request_id, args, deadline = self._deferred_start
+        if self.clock_sync.estimator.model is None and time.monotonic() < deadline:
+            return
+        self._deferred_start = None
+        try:
+            self._begin(request_id, args)
+        except (ColonyError, ValueError, TypeError) as err:
+            logger.error("command start failed: %s", err)
+            self._reply(request_id, ok=False, error=str(err))
 
     def _command_stop(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"summary": self.stop(str(args.get("reason", "requested")))}

@@ -162,6 +162,9 @@ class Recording:
             camera_start = None if self.start_at_us is None or model is None else model.to_camera(self.start_at_us)
             if self.start_at_us is not None and model is None:
                 logger.warning("no clock synchronisation with the conductor yet: starting now, not at the set time")
+            if camera_start is not None:  # the recording (and max_acquisition_time) begins with its first frame
+                self.started_monotonic = max(time.monotonic(), self.camera.clock.to_monotonic(camera_start))
+                self.start_time = self._now(self.started_monotonic - time.monotonic())
             self.camera.start(self._video, self._on_frame, self._on_error, start_at_us=camera_start)
         except (OSError, BackendError) as err:
             self.status = "failed"
@@ -290,8 +293,8 @@ class Recording:
     # -- reporting --------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _now() -> dict[str, Any]:
-        now = time.time()
+    def _now(ahead_s: float = 0.0) -> dict[str, Any]:
+        now = time.time() + ahead_s
         return {"sys_time": now, "iso": dt.datetime.fromtimestamp(now).astimezone().isoformat(timespec="milliseconds")}
 
     @property

@@ -1,5 +1,6 @@
-"""Read recorded sessions back (metadata, timestamps, video paths)."""
+"""Read recorded sessions back: metadata, timestamps, video paths, clock samples, aligned frames, timing report."""
 
 from rpi_camera_colony.session.readers import read_frames, read_session_data, session_files
+from rpi_camera_colony.session.timing import aligned_frames, read_clock, timing_report
 
-__all__ = ["read_frames", "read_session_data", "session_files"]
+__all__ = ["aligned_frames", "read_clock", "read_frames", "read_session_data", "session_files", "timing_report"]

@@ -21,7 +21,14 @@ from rpi_camera_colony.exc import SessionDataError
 logger = logging.getLogger(__name__)
 
 SIGNATURE = ".rcc."
-KNOWN_KINDS = ("metadata.json", "timestamps.ttl.out.csv", "timestamps.ttl.in.csv", "video.h264", "video.h264.mp4")
+KNOWN_KINDS = (
+    "metadata.json",
+    "timestamps.ttl.out.csv",
+    "timestamps.ttl.in.csv",
+    "clock.csv",
+    "video.h264",
+    "video.h264.mp4",
+)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ NO_EFFECT_IN_SIMULATION = (
     "video_denoise",
     "video_stabilization",
     "zoom",
+    "sync_mode",
 )
 
 
