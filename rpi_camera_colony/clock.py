@@ -115,15 +115,19 @@ class OffsetEstimator:
             return best
 
     @staticmethod
-    def _fit(winners: list[ClockSample]) -> ClockModel:
+    def _fit(all_winners: list[ClockSample]) -> ClockModel:
+        # Winners of bursts taken while the machine or network was busy have long round trips and may be
+        # asymmetric: leave out those over twice the best round trip seen (the latest one always counts).
+        shortest = min(s.rtt_us for s in all_winners)
+        winners = [s for s in all_winners[:-1] if s.rtt_us <= 2 * shortest + 20] + [all_winners[-1]]
         xs = [s.camera_us for s in winners]
         ys = [s.offset_us for s in winners]
         rtt = min(s.rtt_us for s in winners)
         reference = xs[-1]
         span = max(xs) - min(xs)
-        if len(winners) < 3 or span < 2e6:  # too short to see drift: the best recent sample alone
-            best = min(winners[-5:], key=lambda s: s.rtt_us)
-            return ClockModel(best.camera_us, best.offset_us, 0.0, len(winners), rtt)
+        if len(winners) < 3 or span < 2e6:  # too short to see drift: the latest burst winner, at most one interval old
+            latest = winners[-1]
+            return ClockModel(latest.camera_us, latest.offset_us, 0.0, len(winners), rtt)
         # weighted least squares: samples with shorter round trips count more
         weights = [1.0 / max(1.0, s.rtt_us) ** 2 for s in winners]
         total = sum(weights)

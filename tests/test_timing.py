@@ -17,7 +17,7 @@ import numpy as np
 
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.control.conductor import Conductor
-from rpi_camera_colony.session import aligned_frames, read_clock, read_frames, timing_report
+from rpi_camera_colony.session import aligned_frames, read_clock, read_frames, refit_conductor_times, timing_report
 
 BIN = Path(sys.executable).parent
 
@@ -67,6 +67,8 @@ def test_offsets_and_drift_are_recovered_and_frames_align(colony_config: Callabl
             truth,
         )
         errors[name] = np.abs(estimate - real).max()
+        refit = refit_conductor_times(folder, name)["timestamp_conductor"].to_numpy(dtype=float)
+        errors[f"{name} refit"] = np.abs(refit - real).max()
         clock_samples = read_clock(folder, name)
         assert clock_samples["burst_best"].sum() >= 3 and (clock_samples["rtt_us"] > 0).all()
         # The first frame was taken at the start time the conductor set, on the true clock.
@@ -78,6 +80,8 @@ def test_offsets_and_drift_are_recovered_and_frames_align(colony_config: Callabl
     assert set(meta["timing"]["first_frames_conductor_us"]) == set(CLOCKS)
 
     table = aligned_frames(folder, reference="cam1")
+    live = aligned_frames(folder, reference="cam1", refit=False)
+    assert (live["cam0"] == table["cam0"]).all()
     assert table["cam0"].notna().all() and table["cam2"].notna().all()
     assert (table["cam0"] == 2 * table["cam1"]).all() and (table["cam2"] == 2 * table["cam1"]).all()
     assert table["cam0_delta_us"].abs().max() < 1000

@@ -31,8 +31,8 @@ class ClockSync:
         clock: CameraClock,
         send: Callable[[dict[str, Any]], None],
         interval: float = 1.0,
-        burst: int = 8,
-        first_burst: int = 24,
+        burst: int = 16,
+        first_burst: int = 32,
         keep_samples: int = 2000,
     ) -> None:
         self.clock = clock

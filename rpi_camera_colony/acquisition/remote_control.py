@@ -156,12 +156,16 @@ class RemoteAcquisitionControl:
             self.heartbeat = message
             self.lost = False
             self._last_heard = now
-            frames = int((message.get("stats") or {}).get("frames", 0))
-            if message.get("state") != "recording" or frames != self._last_frames:
-                self._last_frames = frames
-                self._last_progress = now
-                self.stalled = False
+            self._note_progress(message, now)
             return reattached
+
+    def _note_progress(self, status: dict[str, Any], now: float) -> None:
+        """Remember when the frame count last moved (or the camera was not recording); call with the lock held."""
+        frames = int((status.get("stats") or {}).get("frames", 0))
+        if status.get("state") != "recording" or frames != self._last_frames:
+            self._last_frames = frames
+            self._last_progress = now
+            self.stalled = False
 
     def on_reply(self, state: str, data: dict[str, Any]) -> None:
         """A reply tells the agent's state as of now: fresher than the last heartbeat."""
@@ -173,6 +177,7 @@ class RemoteAcquisitionControl:
                 update["last_summary"] = data["summary"]
                 update["stats"] = {}
             self.heartbeat = {**self.heartbeat, **update}
+            self._note_progress(self.heartbeat, time.monotonic())
 
     def on_exit(self, code: Optional[int], output: str, started: bool = True) -> None:
         with self._lock:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,41 @@ def read_clock(session_dir: PathLike, camera: str) -> pd.DataFrame:
     raise SessionDataError(f"{camera}: no clock.csv in {session_dir}")
 
 
+def clock_fit(clock: pd.DataFrame) -> tuple[float, float]:
+    """Fit ``conductor_us = slope * camera_us + intercept`` through a whole recording's clock samples.
+
+    Uses each burst's winner, leaves out winners with round trips over twice the shortest, and weights the rest by
+    1/rtt². Afterwards, with all samples known, this beats the live estimate written per frame during recording.
+
+    Raises:
+        SessionDataError: with fewer than 2 usable samples.
+    """
+    best = clock[clock["burst_best"] == 1]
+    best = best[best["rtt_us"] <= 2 * best["rtt_us"].min() + 20]
+    if len(best) < 2:
+        raise SessionDataError("too few clock samples to fit")
+    x = best["camera_us"].to_numpy(dtype=float)
+    y = best["conductor_us"].to_numpy(dtype=float) - x
+    weights = 1.0 / np.maximum(best["rtt_us"].to_numpy(dtype=float), 1.0)
+    x0 = float(x.mean())
+    slope, intercept = (
+        np.polyfit(x - x0, y, 1, w=weights) if np.ptp(x) > 1e6 else (0.0, float(np.average(y, weights=weights**2)))
+    )
+    return 1.0 + float(slope), float(intercept) - float(slope) * x0
+
+
+def refit_conductor_times(session_dir: PathLike, camera: str) -> pd.DataFrame:
+    """One camera's frames with ``timestamp_conductor`` recomputed from :func:`clock_fit` of its clock samples.
+
+    Raises:
+        SessionDataError: if the camera has no frames or no usable clock samples.
+    """
+    frames = read_frames(session_dir, camera)
+    slope, intercept = clock_fit(read_clock(session_dir, camera))
+    refit = np.rint(frames["timestamp_frame"].to_numpy(dtype=float) * slope + intercept).astype("int64")
+    return frames.assign(timestamp_conductor=refit)
+
+
 def _ttl_map(edges: pd.DataFrame, reference: pd.DataFrame) -> tuple[float, float]:
     """Least-squares line mapping a camera's clock to the reference camera's, from rising edges seen by both."""
     mine = edges.loc[edges["level"] == 1, "timestamp_frame"].to_numpy(dtype=float)
@@ -55,6 +91,7 @@ def aligned_frames(
     reference: Optional[str] = None,
     tolerance_ms: Optional[float] = None,
     method: str = "clock",
+    refit: bool = True,
 ) -> pd.DataFrame:
     """Match frames across cameras.
 
@@ -64,6 +101,8 @@ def aligned_frames(
         tolerance_ms: largest time difference for a match (default: half the shortest frame period); frames of
             other cameras farther away than that are left empty (<NA>).
         method: ``"clock"`` (conductor-clock timestamps) or ``"ttl"`` (TTL-in edges from one common source).
+        refit: with ``"clock"``, refit each camera's clock from all its samples (:func:`clock_fit`) instead of the
+            times written live; falls back to the live times when a camera has no clock samples.
 
     Returns:
         Columns ``time_us`` (the reference frame's time on the common base), ``{reference}`` (its frame index), and
@@ -86,6 +125,9 @@ def aligned_frames(
     tables: dict[str, pd.DataFrame] = {}
     for name in names:
         frames = read_frames(session_dir, name)
+        if method == "clock" and refit:
+            with contextlib.suppress(SessionDataError):  # no usable samples: the live times below
+                frames = refit_conductor_times(session_dir, name)
         if method == "clock":
             if "timestamp_conductor" not in frames.columns or frames["timestamp_conductor"].isna().all():
                 raise SessionDataError(f"{name}: no conductor-clock timestamps (recorded without clock sync?)")
