@@ -107,8 +107,8 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
 
 def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, Any]) -> str:
     """A per-camera table: state, frames, drops, TTL, duration, rate, video size; then the folders."""
-    header = ("camera", "state", "frames", "dropped", "ttl out", "ttl in", "seconds", "fps", "video MB")
-    lines = ["{:<20} {:<9} {:>7} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8}".format(*header)]
+    header = ("camera", "state", "expected", "frames", "dropped", "ttl out", "ttl in", "seconds", "fps", "video MB")
+    lines = ["{:<20} {:<9} {:>8} {:>7} {:>7} {:>7} {:>6} {:>7} {:>6} {:>8}".format(*header)]
     folders = set()
     for name, status in statuses.items():
         summary = summaries.get(name) or {}
@@ -119,9 +119,9 @@ def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping
         state = summary.get("status") or status.state
         fps = float(summary.get("fps", 0.0))
         lines.append(
-            f"{name:<20} {state:<9} {frames:>7} {int(summary.get('dropped', status.dropped)):>7} "
-            f"{int(summary.get('ttl_out', status.ttl_out)):>7} {int(summary.get('ttl_in', status.ttl_in)):>6} "
-            f"{seconds:>7.2f} {fps:>6.1f} {size:>8.2f}"
+            f"{name:<20} {state:<9} {int(summary.get('expected', frames)):>8} {frames:>7} "
+            f"{int(summary.get('dropped', status.dropped)):>7} {int(summary.get('ttl_out', status.ttl_out)):>7} "
+            f"{int(summary.get('ttl_in', status.ttl_in)):>6} {seconds:>7.2f} {fps:>6.1f} {size:>8.2f}"
         )
         if summary.get("files", {}).get("folder"):
             folders.add(summary["files"]["folder"])
