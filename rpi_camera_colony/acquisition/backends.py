@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 from typing import Optional
 
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend
@@ -27,6 +28,8 @@ _MODULES = {"picamera2": "picamera2", "picamera": "picamera", "gpiozero": "gpioz
 
 
 def _importable(module: str) -> bool:
+    if module in sys.modules:  # already imported (or a test double installed in its place)
+        return sys.modules[module] is not None
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
@@ -61,15 +64,9 @@ def resolve(
 
 
 def _not_available(kind: str, name: str) -> BackendError:
-    module = _MODULES[name]
-    if not _importable(module):
-        return BackendError(
-            f"{kind} backend '{name}' needs the Python package {module}, which is not installed here "
-            f"(on a Raspberry Pi see the README's Pi setup; anywhere else use {kind}_backend = simulated)"
-        )
     return BackendError(
-        f"{kind} backend '{name}' is not part of this version of rpi_camera_colony; set {kind}_backend = simulated "
-        "to record synthetic video, or install a version with Raspberry Pi hardware support"
+        f"{kind} backend '{name}' needs the Python package {_MODULES[name]}, which is not installed here "
+        f"(on a Raspberry Pi see the README's Pi setup; anywhere else use {kind}_backend = simulated)"
     )
 
 
@@ -83,7 +80,15 @@ def create_camera(name: str, *, clock: CameraClock) -> CameraBackend:
         from rpi_camera_colony.acquisition.cameras.simulated import SimulatedCamera
 
         return SimulatedCamera(clock=clock)
-    raise _not_available("camera", name)
+    if not _importable(_MODULES[name]):
+        raise _not_available("camera", name)
+    if name == "picamera2":
+        from rpi_camera_colony.acquisition.cameras.picamera2_backend import Picamera2Camera
+
+        return Picamera2Camera()
+    from rpi_camera_colony.acquisition.cameras.picamera_backend import PicameraCamera
+
+    return PicameraCamera()
 
 
 def create_ttl(name: str, *, clock: CameraClock) -> TTLBackend:
@@ -96,4 +101,12 @@ def create_ttl(name: str, *, clock: CameraClock) -> TTLBackend:
         from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 
         return SimulatedTTL(clock=clock)
-    raise _not_available("ttl", name)
+    if not _importable(_MODULES[name]):
+        raise _not_available("ttl", name)
+    if name == "gpiozero":
+        from rpi_camera_colony.acquisition.ttl.gpiozero_backend import GpiozeroTTL
+
+        return GpiozeroTTL(clock=clock)
+    from rpi_camera_colony.acquisition.ttl.rpigpio_backend import RPiGPIOTTL
+
+    return RPiGPIOTTL(clock=clock)
