@@ -165,15 +165,18 @@ class PiAcquisitionControl:
             "ttl", self._ttl_override, settings.ttl_backend, backends.TTL_BACKENDS, backends.TTL_ENV
         )
         self._release_backends()
+        clock = self.clock
         if camera_name == "simulated":
             clock = CameraClock(offset_s=settings.sim_clock_offset, drift_ppm=settings.sim_clock_drift_ppm)
-            if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
-                self.clock = clock
-                self.clock_sync.use_clock(clock)
-        self.camera = backends.create_camera(camera_name, clock=self.clock)
-        self.ttl = backends.create_ttl(ttl_name, clock=self.clock)
+        self.camera = backends.create_camera(camera_name, clock=clock)
         logger.info("%s; %s", camera_reason, ttl_reason)
         self._unsupported = self.camera.configure(settings)
+        # Frames, TTL edges and clock sync all use the camera's clock (e.g. the GPU clock of legacy picamera).
+        clock = self.camera.clock
+        if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
+            self.clock_sync.use_clock(clock)
+        self.clock = clock
+        self.ttl = backends.create_ttl(ttl_name, clock=clock)
         if self._unsupported:
             logger.warning("settings without effect on the %s camera: %s", camera_name, ", ".join(self._unsupported))
         self._backend_info = BackendInfo(camera_name, ttl_name, camera_reason, ttl_reason)
