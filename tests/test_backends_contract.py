@@ -230,3 +230,53 @@ def test_every_module_imports_without_hardware() -> None:
         importlib.import_module(module.name)
     for library in ("picamera2", "picamera", "gpiozero", "RPi"):
         assert importlib.util.find_spec(library) is None, f"{library} must not be needed to import the package"
+
+
+@pytest.mark.parametrize("camera_backend", ["picamera2", "picamera"])
+def test_exposure_and_white_balance_lock_after_warm_up(
+    tmp_path: Path, fakes: dict[str, Any], camera_backend: str
+) -> None:
+    agent = make_agent(tmp_path, camera_backend, "simulated")
+    try:
+        agent.configure(controller_from_dict({"name": "cam0", "framerate": 30, "lock_exposure_after": 0.2}))
+        recording = agent.start(acquisition_name="lock", acquisition_time="20260101_000000")
+        assert wait_until(lambda: recording.frames_written >= 15)
+        agent.stop()
+        camera = fakes[camera_backend].cameras[-1]
+        if camera_backend == "picamera2":
+            locks = [args for name, args in camera.calls if name == "set_controls"]
+            assert len(locks) == 1
+            assert locks[0]["AeEnable"] is False and locks[0]["AwbEnable"] is False
+            assert locks[0]["AnalogueGain"] == 2.5 and locks[0]["ColourGains"] == (1.8, 1.4)
+            assert 12000 <= locks[0]["ExposureTime"] < 12007  # what auto exposure had reached
+        else:
+            sets = [args for name, args in camera.calls if name == "set"]
+            assert sets[-4:] == [
+                ("awb_mode", "off"),
+                ("awb_gains", (1.7, 1.3)),
+                ("shutter_speed", 11000),
+                ("exposure_mode", "off"),
+            ]
+    finally:
+        agent.close()
+
+
+@pytest.mark.parametrize(("model", "encoder"), [("Raspberry Pi 5 Model B Rev 1.0", "LibavH264Encoder"),
+                                                ("Raspberry Pi 4 Model B Rev 1.4", "H264Encoder")])  # fmt: skip
+def test_pi5_encodes_with_libav(
+    tmp_path: Path, fakes: dict[str, Any], monkeypatch: pytest.MonkeyPatch, model: str, encoder: str
+) -> None:
+    from rpi_camera_colony.acquisition.cameras import picamera2_backend
+
+    model_file = tmp_path / "model"
+    model_file.write_bytes(model.encode() + b"\x00")
+    monkeypatch.setattr(picamera2_backend, "MODEL_FILE", str(model_file))
+    agent = make_agent(tmp_path, "picamera2", "simulated")
+    try:
+        agent.configure(controller_from_dict({"name": "cam0", "framerate": 30}))
+        agent.start(acquisition_name="pi5", acquisition_time="20260101_000000")
+        calls = fakes["picamera2"].cameras[-1].calls
+        assert ("start_recording", (encoder, "FileOutput")) in calls
+        agent.stop()
+    finally:
+        agent.close()

@@ -113,7 +113,16 @@ class PiCamera:
         if clock_mode not in ("reset", "raw"):
             raise PiCameraValueError(f"Invalid clock mode: {clock_mode}")
         object.__setattr__(
-            self, "settings", {"resolution": tuple(resolution or (1280, 720)), "framerate": framerate or 30}
+            self,
+            "settings",
+            {
+                "resolution": tuple(resolution or (1280, 720)),
+                "framerate": framerate or 30,
+                "awb_mode": "auto",
+                "exposure_mode": "auto",
+                "awb_gains": (1.7, 1.3),  # what auto white balance settled on
+                "exposure_speed": 11000,  # read-only in picamera: the current exposure time (µs)
+            },
         )
         object.__setattr__(self, "clock_mode", clock_mode)
         object.__setattr__(self, "frame", None)

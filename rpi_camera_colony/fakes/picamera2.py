@@ -49,6 +49,10 @@ class H264Encoder:
         self.bitrate, self.repeat, self.iperiod = bitrate, repeat, iperiod
 
 
+class LibavH264Encoder(H264Encoder):
+    """The software (libav) H.264 encoder picamera2 offers where the SoC has none (Raspberry Pi 5)."""
+
+
 class FileOutput:
     """picamera2.outputs.FileOutput: wraps a file name or a file-like object."""
 
@@ -137,7 +141,16 @@ class Picamera2:
         return float(limits[0]) / 1e6
 
     def _frame(self, index: int, monotonic_ns: int) -> None:
-        request = Request({"SensorTimestamp": monotonic_ns, "FrameDuration": round(self._period_s() * 1e6)})
+        auto = self.controls.get("AeEnable", True), self.controls.get("AwbEnable", True)
+        request = Request(
+            {
+                "SensorTimestamp": monotonic_ns,
+                "FrameDuration": round(self._period_s() * 1e6),
+                "ExposureTime": 12000 + index % 7 if auto[0] else self.controls["ExposureTime"],
+                "AnalogueGain": 2.5 if auto[0] else self.controls["AnalogueGain"],
+                "ColourGains": (1.8, 1.4) if auto[1] else self.controls["ColourGains"],
+            }
+        )
         if self.post_callback is not None:
             self.post_callback(request)
         if self._encoder_output is not None:
@@ -190,6 +203,7 @@ def module() -> types.ModuleType:
 def encoders_module() -> types.ModuleType:
     fake = types.ModuleType("picamera2.encoders")
     fake.H264Encoder = H264Encoder  # type: ignore[attr-defined]
+    fake.LibavH264Encoder = LibavH264Encoder  # type: ignore[attr-defined]
     return fake
 
 

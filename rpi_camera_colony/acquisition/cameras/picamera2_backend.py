@@ -16,6 +16,9 @@ video_denoise          NoiseReductionMode = 2 (high quality) or 0 (off)
 shutter_speed (extra)  ExposureTime (µs) with AeEnable = False
 exposure_mode = off    AeEnable = False;  awb_mode = off: AwbEnable = False;  awb_gains = r, b: ColourGains
 sync_mode              SyncMode = 1 (server) or 2 (client): libcamera's software camera sync (Pi 5)
+lock_exposure_after    after that many seconds, AeEnable = AwbEnable = False with the ExposureTime,
+                       AnalogueGain and ColourGains the automatic algorithms had reached (the original's
+                       preview_static)
 =====================  =====================================================================================
 
 Settings with no libcamera equivalent are reported by name at configure time: led, preview_alpha, still_stats,
@@ -45,6 +48,22 @@ from rpi_camera_colony.exc import BackendError
 logger = logging.getLogger(__name__)
 
 BUFFER_COUNT = 6
+#: Where the board's model is named (e.g. "Raspberry Pi 5 Model B Rev 1.0").
+MODEL_FILE = "/proc/device-tree/model"
+
+
+def h264_encoder_class(encoders: Any) -> Any:
+    """The hardware H.264 encoder, or on a Raspberry Pi 5 (which has none) picamera2's libav encoder."""
+    try:
+        with open(MODEL_FILE, "rb") as handle:
+            model = handle.read().decode(errors="replace")
+    except OSError:
+        model = ""
+    if "Raspberry Pi 5" in model and hasattr(encoders, "LibavH264Encoder"):
+        return encoders.LibavH264Encoder
+    return encoders.H264Encoder
+
+
 NOT_IN_LIBCAMERA = ("led", "preview_alpha", "still_stats")
 SYNC_MODES = {"server": 1, "client": 2}
 
@@ -129,6 +148,7 @@ class Picamera2Camera(CameraBackend):
         self._on_error: Optional[ErrorCallback] = None
         self._recording = False
         self._timer: Optional[threading.Timer] = None
+        self._locked = False
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -168,6 +188,7 @@ class Picamera2Camera(CameraBackend):
             raise BackendError("camera is not configured: send 'configure' before 'start'")
         with self._lock:
             self._first_us = None
+            self._locked = False
             self._on_frame, self._on_error = on_frame, on_error
         self._camera.post_callback = self._frame
         wait = 0.0 if start_at_us is None else self.clock.to_monotonic(start_at_us) - time.monotonic()
@@ -178,7 +199,7 @@ class Picamera2Camera(CameraBackend):
             self._begin(output, False)
 
     def _begin(self, output: Optional[VideoOutput], deferred: bool) -> None:
-        from picamera2.encoders import H264Encoder
+        from picamera2 import encoders
         from picamera2.outputs import FileOutput
 
         assert self._settings is not None
@@ -186,7 +207,7 @@ class Picamera2Camera(CameraBackend):
             if output is None:
                 self._camera.start()
             else:
-                encoder = H264Encoder(bitrate=self.bitrate, iperiod=self._settings.framerate)
+                encoder = h264_encoder_class(encoders)(bitrate=self.bitrate, iperiod=self._settings.framerate)
                 self._camera.start_recording(encoder, FileOutput(output))
         except RuntimeError as err:
             self._camera.post_callback = None
@@ -209,11 +230,32 @@ class Picamera2Camera(CameraBackend):
                     self._first_us = stamp_us
                 index = round((stamp_us - self._first_us) * self._settings.framerate / 1e6)
                 callback = self._on_frame
+                lock_now = (
+                    not self._locked
+                    and self._settings.lock_exposure_after > 0
+                    and stamp_us - self._first_us >= self._settings.lock_exposure_after * 1e6
+                )
+                if lock_now:
+                    self._locked = True
+            if lock_now:
+                self._lock_exposure(metadata)
             if callback is not None:
                 callback(FrameInfo(index, stamp_us, time.time(), 0, index % self._settings.framerate == 0))
         except Exception as err:  # surfaced to the agent, never raised into picamera2's thread
             if self._on_error is not None:
                 self._on_error(err)
+
+    def _lock_exposure(self, metadata: dict[str, Any]) -> None:
+        """Fix exposure and white balance where the automatic algorithms have settled."""
+        controls = {
+            "AeEnable": False,
+            "AwbEnable": False,
+            "ExposureTime": int(metadata["ExposureTime"]),
+            "AnalogueGain": float(metadata["AnalogueGain"]),
+            "ColourGains": tuple(float(g) for g in metadata["ColourGains"]),
+        }
+        self._camera.set_controls(controls)
+        logger.info("exposure and white balance locked: %s", controls)
 
     def stop(self) -> None:
         if self._camera is None:

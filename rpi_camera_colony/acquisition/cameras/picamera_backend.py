@@ -4,12 +4,14 @@ As the original package did: ``PiCamera(resolution, framerate, clock_mode='raw')
 PiCamera attribute of the same name (extras too), H.264 recorded with ``start_recording``. Frames are reported from
 the output's ``write`` calls: after each complete frame, ``camera.frame`` (a PiVideoFrame) gives its index and
 timestamp (µs on the camera's GPU clock, which :attr:`clock` maps to this machine's monotonic clock). A setting
-PiCamera refuses is reported by name at configure time.
+PiCamera refuses is reported by name at configure time. With ``lock_exposure_after`` the white balance gains and the
+exposure that auto mode reached are fixed after that many seconds, as the original's ``preview_static`` did.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any, Optional
 
@@ -86,6 +88,7 @@ class PicameraCamera(CameraBackend):
         self.camera_num = camera_num
         self._camera: Any = None
         self._settings: Optional[ControllerSettings] = None
+        self._lock_timer: Optional[threading.Timer] = None
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -136,8 +139,30 @@ class PicameraCamera(CameraBackend):
             self._camera.start_recording(sink, format="h264", intra_period=self._settings.framerate)
         except Exception as err:
             raise BackendError(f"the camera did not start: {err}") from None
+        if self._settings.lock_exposure_after > 0:
+            self._lock_timer = threading.Timer(
+                self._settings.lock_exposure_after, self._lock_exposure, args=(on_error,)
+            )
+            self._lock_timer.start()
+
+    def _lock_exposure(self, on_error: ErrorCallback) -> None:
+        """The original's preview_static: keep the white balance and exposure that auto mode settled on."""
+        try:
+            camera = self._camera
+            gains = camera.awb_gains
+            camera.awb_mode = "off"
+            camera.awb_gains = gains
+            camera.shutter_speed = camera.exposure_speed
+            camera.exposure_mode = "off"
+            logger.info("exposure and white balance locked: awb_gains=%s shutter_speed=%s", gains, camera.shutter_speed)
+        except Exception as err:  # surfaced to the agent
+            on_error(err)
 
     def stop(self) -> None:
+        if self._lock_timer is not None:
+            self._lock_timer.cancel()
+            self._lock_timer.join()
+            self._lock_timer = None
         if self._camera is not None and getattr(self._camera, "recording", False):
             self._camera.stop_recording()
 

@@ -57,6 +57,7 @@ NO_EFFECT_IN_SIMULATION = (
     "video_stabilization",
     "zoom",
     "sync_mode",
+    "lock_exposure_after",
 )
 
 
