@@ -63,7 +63,8 @@ class SimulatedTTL(TTLBackend):
     def schedule_edges(self, edges: list[tuple[float, int]]) -> None:
         """Fire input edges at given ``time.monotonic()`` times, as a sync box wired to the pin would.
 
-        Each edge is stamped when it is delivered, like a GPIO interrupt: the delivery latency is real.
+        Each edge is stamped with the instant the box switched, as a kernel GPIO edge timestamp would be; the
+        callback itself runs when this thread gets to it.
         """
         thread = threading.Thread(target=self._play, args=(sorted(edges),), name="rcc-sim-syncbox", daemon=True)
         thread.start()
@@ -73,7 +74,7 @@ class SimulatedTTL(TTLBackend):
             wait = when - time.monotonic()
             if wait > 0 and self._closed.wait(wait):  # pacing to the box's schedule
                 return
-            self.inject_edge(level)
+            self.inject_edge(level, self.clock.from_monotonic(when))
 
     def close(self) -> None:
         self._closed.set()
