@@ -8,6 +8,8 @@ import time
 import types
 from typing import Any, Callable, Optional
 
+from rpi_camera_colony.fakes._header import BOARD_GPIOS
+
 
 class GPIOPinInUse(Exception):
     pass
@@ -18,37 +20,6 @@ class PinInvalidPin(ValueError):
 
 
 _claimed: set[int] = set()
-# Board pins that are GPIOs on the 40-pin header (others are power or ground).
-BOARD_GPIOS = {
-    3,
-    5,
-    7,
-    8,
-    10,
-    11,
-    12,
-    13,
-    15,
-    16,
-    18,
-    19,
-    21,
-    22,
-    23,
-    24,
-    26,
-    27,
-    28,
-    29,
-    31,
-    32,
-    33,
-    35,
-    36,
-    37,
-    38,
-    40,
-}
 
 
 def _board_pin(pin: Any) -> int:

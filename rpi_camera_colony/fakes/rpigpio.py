@@ -6,41 +6,13 @@ import threading
 import types
 from typing import Any, Callable, Optional
 
+from rpi_camera_colony.fakes._header import BOARD_GPIOS
+
 BOARD, BCM = 10, 11
 OUT, IN = 0, 1
 LOW, HIGH = 0, 1
 PUD_OFF, PUD_DOWN, PUD_UP = 20, 21, 22
 RISING, FALLING, BOTH = 31, 32, 33
-BOARD_GPIOS = {
-    3,
-    5,
-    7,
-    8,
-    10,
-    11,
-    12,
-    13,
-    15,
-    16,
-    18,
-    19,
-    21,
-    22,
-    23,
-    24,
-    26,
-    27,
-    28,
-    29,
-    31,
-    32,
-    33,
-    35,
-    36,
-    37,
-    38,
-    40,
-}
 
 
 class _State:
