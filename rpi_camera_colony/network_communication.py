@@ -140,6 +140,8 @@ class QueueLogHandler(logging.Handler):
 MessageHandler = Callable[[str, dict[str, Any]], None]
 LogHandler = Callable[[dict[str, Any]], None]
 TickHandler = Callable[[float], None]
+#: ``on_undeliverable(instance, request_id, reason)``: a message could not be handed to that agent.
+UndeliverableHandler = Callable[[str, Optional[str], str], None]
 
 
 class ControlServer:
@@ -151,6 +153,7 @@ class ControlServer:
         on_message: called on the I/O thread as ``on_message(instance, message)`` for each valid message.
         on_log: called on the I/O thread with each log record dict an agent published.
         on_tick: called on the I/O thread at least every ``tick_interval`` seconds with ``time.monotonic()``.
+        on_undeliverable: called on the I/O thread when a message cannot be handed to an agent (not connected).
 
     Raises:
         ColonyError: if a socket cannot bind, saying which address and port and what to change.
@@ -166,11 +169,13 @@ class ControlServer:
         on_message: MessageHandler,
         on_log: LogHandler,
         on_tick: TickHandler,
+        on_undeliverable: UndeliverableHandler,
         tick_interval: float = 0.1,
     ) -> None:
         self._on_message = on_message
         self._on_log = on_log
         self._on_tick = on_tick
+        self._on_undeliverable = on_undeliverable
         self._tick_interval = tick_interval
         self._context: zmq.Context[Any] = zmq.Context()
         self._outbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
@@ -257,9 +262,7 @@ class ControlServer:
                 self._router.send_multipart([instance.encode(), data], zmq.NOBLOCK)
             except zmq.ZMQError as err:
                 # ROUTER_MANDATORY: the agent is not connected (EHOSTUNREACH) or its queue is full (EAGAIN).
-                self._on_message(
-                    instance, {"type": "_undeliverable", "id": protocol.peek_id(data) or "", "error": err.strerror}
-                )
+                self._on_undeliverable(instance, protocol.peek_id(data), err.strerror)
 
     def _receive_control(self) -> None:
         while True:

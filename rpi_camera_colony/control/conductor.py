@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from rpi_camera_colony import protocol
 from rpi_camera_colony.acquisition.acquisition_control import FIRST_FRAME_TIMEOUT, check_name_part
 from rpi_camera_colony.acquisition.remote_control import CameraStatus, RemoteAcquisitionControl
 from rpi_camera_colony.clock import conductor_now_us
@@ -35,23 +31,19 @@ from rpi_camera_colony.control.launch import (
     LocalLauncher,
     check_launchers,
 )
+from rpi_camera_colony.control.links import AgentLinks
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
 from rpi_camera_colony.exc import (
-    CameraError,
-    CameraNotConnected,
     ColonyCommandError,
     ColonyError,
     ConfigError,
-    HandshakeTimeout,
     RecordingError,
 )
 from rpi_camera_colony.network_communication import ControlServer, connect_host
 from rpi_camera_colony.protocol import Reply
 
 logger = logging.getLogger(__name__)
-remote_logger = logging.getLogger("rpi_camera_colony.remote")
 
-REMOTE_LOG_KEEP = 2000
 CLOSE_TIMEOUT = 5.0
 
 
@@ -110,13 +102,9 @@ class Conductor:
         self.settings = settings
         self._launcher_names = check_launchers(dict(settings.controllers), settings.control.address)
 
-        self._lock = threading.Condition()
-        self._pending: dict[str, tuple[str, CommandStatus]] = {}
+        self.links = AgentLinks(require_same_version=settings.control.require_same_version)
         self._processes: dict[str, AgentProcess] = {}
         self._launchers: dict[str, Launcher] = {}
-        self._remote_logs: dict[str, deque[dict[str, Any]]] = {
-            name: deque(maxlen=REMOTE_LOG_KEEP) for name in settings.controllers
-        }
         self._log_file_handler: Optional[logging.Handler] = None
         self._server: Optional[ControlServer] = None
         self._connected = False
@@ -130,12 +118,14 @@ class Conductor:
         self.controllers: dict[str, RemoteAcquisitionControl] = {
             name: RemoteAcquisitionControl(
                 c,
-                submit=self._submit,
+                submit=self.links.submit,
                 command_timeout=settings.control.command_timeout,
                 heartbeat_interval=settings.control.heartbeat_interval,
             )
             for name, c in settings.controllers.items()
         }
+        for controller in self.controllers.values():
+            self.links.add(controller)
         if connect:
             self.connect()
 
@@ -180,10 +170,12 @@ class Conductor:
                 control_port=control.port,
                 log_address=log.address,
                 log_port=log.port,
-                on_message=self._on_message,
-                on_log=self._on_log,
-                on_tick=self._on_tick,
+                on_message=self.links.on_message,
+                on_log=self.links.on_log,
+                on_tick=self.links.on_tick,
+                on_undeliverable=self.links.on_undeliverable,
             )
+            self.links.server = self._server
             logger.info(
                 "conductor listening: control %s:%d, logs %s:%d",
                 control.address,
@@ -251,7 +243,7 @@ class Conductor:
                 self._launchers[launcher_name] = self._make_launcher(launcher_name)
             try:
                 process = self._launchers[launcher_name].launch(
-                    self.settings.controllers[name], self._agent_arguments(name), self._on_agent_exit
+                    self.settings.controllers[name], self._agent_arguments(name), self.links.on_agent_exit
                 )
             except ColonyError as err:
                 failures[name] = err
@@ -271,26 +263,7 @@ class Conductor:
         return ExternalLauncher()
 
     def _wait_for_hellos(self) -> None:
-        timeout = self.settings.control.hello_timeout
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                failures: dict[str, BaseException] = {
-                    n: rc.exit_error() for n, rc in self.controllers.items() if rc.exit_code is not None
-                }
-                failures.update(
-                    {n: CameraError(n, rc.version_error) for n, rc in self.controllers.items() if rc.version_error}
-                )
-                missing = [n for n, rc in self.controllers.items() if not rc.connected and n not in failures]
-                if failures and not missing:
-                    raise ColonyCommandError("connect", failures)
-                if not missing:
-                    return
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    failures.update({n: CameraNotConnected(n, self._no_hello_reason(n, timeout)) for n in missing})
-                    raise HandshakeTimeout("connect", failures)
-                self._lock.wait(remaining)
+        self.links.wait_for_hellos(self.settings.control.hello_timeout, self._no_hello_reason)
 
     def _no_hello_reason(self, name: str, timeout: float) -> str:
         process = self._processes.get(name)
@@ -438,8 +411,7 @@ class Conductor:
 
     def remote_log_records(self, camera: str) -> list[dict[str, Any]]:
         """The latest log records received from one camera's agent."""
-        with self._lock:
-            return list(self._remote_logs.get(camera, ()))
+        return self.links.remote_log_records(camera)
 
     def _require_connected(self) -> None:
         if self._cleaned_up:
@@ -456,6 +428,7 @@ class Conductor:
         if self._cleaned_up:
             return
         self._cleaned_up = True
+        self.links.closing = True
         try:
             if self.acquiring:
                 try:
@@ -503,134 +476,6 @@ class Conductor:
 
     def _group(self, command: str, statuses: Mapping[str, CommandStatus]) -> StatusGroup:
         return StatusGroup(command, dict(statuses))
-
-    def _submit(self, camera: str, command: str, args: dict[str, Any], timeout: float) -> CommandStatus:
-        message = protocol.command(command, args)
-        status = CommandStatus(camera, command, message["id"], timeout)
-        rc = self.controllers[camera]
-        if rc.exit_code is not None:
-            status.set_error(rc.exit_error())
-            return status
-        if self._server is None or (self._cleaned_up and command != "close"):
-            status.set_error(CameraNotConnected(camera, "the conductor is not connected"))
-            return status
-        with self._lock:
-            self._pending[message["id"]] = (camera, status)
-        self._server.send(camera, message)
-        return status
-
-    def _resolve(self, request_id: str, reply: Optional[Reply] = None, error: Optional[CameraError] = None) -> None:
-        with self._lock:
-            entry = self._pending.pop(request_id, None)
-        if entry is None:
-            return
-        _, status = entry
-        if reply is not None:
-            status.set_reply(reply)
-        elif error is not None:
-            status.set_error(error)
-
-    def _on_message(self, instance: str, message: dict[str, Any]) -> None:
-        rc = self.controllers.get(instance)
-        kind = message.get("type")
-        if rc is None:
-            logger.warning("message from unknown camera %r ignored (not in this conductor's config)", instance)
-            if kind != "error" and self._server is not None:
-                self._server.send(
-                    instance,
-                    protocol.error(message.get("id"), f"unknown camera {instance!r}: not in this conductor's config"),
-                )
-            return
-        now = time.monotonic()
-        if kind == "hello":
-            rc.version_error = self._version_problem(message)
-            if rc.on_hello(message, now):
-                logger.warning("%s: re-attached", instance)
-            with self._lock:
-                self._lock.notify_all()
-        elif kind == "heartbeat":
-            if not rc.connected and self._server is not None:
-                self._server.send(instance, {"type": "hello_request", "id": protocol.new_id()})
-            if rc.on_heartbeat(message, now):
-                logger.warning("%s: re-attached", instance)
-        elif kind == "reply":
-            with self._lock:
-                entry = self._pending.get(message["id"])
-            if entry is not None:
-                reply = Reply.from_message(instance, entry[1].command, message)
-                rc.on_reply(reply.state, reply.data)
-                self._resolve(message["id"], reply=reply)
-        elif kind == "error":
-            request_id = message.get("in_reply_to")
-            if isinstance(request_id, str) and request_id:
-                self._resolve(
-                    request_id, error=CameraError(instance, f"agent refused the message: {message.get('error')}")
-                )
-            else:
-                logger.warning("%s refused a message: %s", instance, message.get("error"))
-        elif kind == "_undeliverable":
-            self._resolve(
-                message.get("id", ""),
-                error=CameraNotConnected(instance, f"agent not connected ({message.get('error')})"),
-            )
-        else:
-            logger.warning("%s sent an unexpected %r message", instance, kind)
-
-    def _version_problem(self, hello: dict[str, Any]) -> Optional[str]:
-        """A message when the agent runs another rpi_camera_colony version than this conductor."""
-        from rpi_camera_colony import __version__
-
-        theirs = (hello.get("versions") or {}).get("rpi_camera_colony")
-        if theirs == __version__:
-            return None
-        host = (hello.get("host") or {}).get("hostname", "?")
-        problem = (
-            f"runs rpi_camera_colony {theirs} on {host}, this conductor runs {__version__}: install the same "
-            "version on both (rcc_deploy -c CONFIG), or set [control] require_same_version = False"
-        )
-        if not self.settings.control.require_same_version:
-            logger.warning("%s", problem)
-            return None
-        return problem
-
-    def _on_log(self, record: dict[str, Any]) -> None:
-        instance = record["instance"]
-        with self._lock:
-            if instance in self._remote_logs:
-                self._remote_logs[instance].append(record)
-        levelno = record.get("levelno")
-        named = logging.getLevelName(record["level"])
-        level = levelno if isinstance(levelno, int) else named if isinstance(named, int) else logging.INFO
-        remote_logger.getChild(instance).log(
-            level,
-            "[%s] %s",
-            instance,
-            record["msg"],
-            extra={"camera": instance, "remote_created": record.get("created")},
-        )
-
-    def _on_agent_exit(self, instance: str, code: Optional[int], detail: str, started: bool) -> None:
-        rc = self.controllers[instance]
-        rc.on_exit(code, detail, started)
-        if not started:
-            logger.error("%s: %s", instance, detail)
-        elif not self._cleaned_up or code not in (0, None):
-            log = logger.info if code == 0 else logger.error
-            log("%s: agent process exited with code %s", instance, code)
-        with self._lock:
-            pending = [rid for rid, (cam, status) in self._pending.items() if cam == instance]
-            self._lock.notify_all()
-        for rid in pending:
-            self._resolve(rid, error=rc.exit_error())
-
-    def _on_tick(self, now: float) -> None:
-        for rc in self.controllers.values():
-            problem = rc.check(now)
-            if problem:
-                logger.error("%s: %s", rc.name, problem)
-        with self._lock:  # a waiter raises AckTimeout by itself; forget replies that can no longer matter
-            for rid in [rid for rid, (_cam, status) in self._pending.items() if now > status.deadline + 60]:
-                del self._pending[rid]
 
     def __repr__(self) -> str:
         return f"<Conductor {self.acquisition_name!r}: {len(self.controllers)} camera(s), acquiring={self.acquiring}>"

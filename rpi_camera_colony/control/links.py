@@ -1,0 +1,207 @@
+"""The conductor's links to its agents: commands out, and everything that comes back, routed to the right camera.
+
+:class:`AgentLinks` keeps the commands awaiting replies, resolves them from replies, errors, undeliverable sends and
+agent exits, records hellos and heartbeats on each camera's
+:class:`~rpi_camera_colony.acquisition.remote_control.RemoteAcquisitionControl`, shows agents' log records under the
+camera's name, and lets the conductor wait for every hello. Its ``on_*`` methods run on the network thread (or a
+launcher's watcher thread); the rest on the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Optional
+
+from rpi_camera_colony import __version__, protocol
+from rpi_camera_colony.acquisition.remote_control import RemoteAcquisitionControl
+from rpi_camera_colony.control.status import CommandStatus
+from rpi_camera_colony.exc import CameraError, CameraNotConnected, ColonyCommandError, HandshakeTimeout
+from rpi_camera_colony.network_communication import ControlServer
+from rpi_camera_colony.protocol import Reply
+
+logger = logging.getLogger(__name__)
+remote_logger = logging.getLogger("rpi_camera_colony.remote")
+
+REMOTE_LOG_KEEP = 2000
+#: How long after its deadline an unanswered command is forgotten (its waiter has long raised AckTimeout).
+FORGET_AFTER = 60.0
+
+
+class AgentLinks:
+    """Routing between the conductor's network thread and its cameras.
+
+    Args:
+        require_same_version: refuse agents that run another rpi_camera_colony version.
+    """
+
+    def __init__(self, *, require_same_version: bool = True) -> None:
+        self.require_same_version = require_same_version
+        self.controllers: dict[str, RemoteAcquisitionControl] = {}
+        self.server: Optional[ControlServer] = None
+        self.closing = False
+        self._lock = threading.Condition()
+        self._pending: dict[str, tuple[str, CommandStatus]] = {}
+        self._remote_logs: dict[str, deque[dict[str, Any]]] = {}
+
+    def add(self, controller: RemoteAcquisitionControl) -> None:
+        self.controllers[controller.name] = controller
+        self._remote_logs[controller.name] = deque(maxlen=REMOTE_LOG_KEEP)
+
+    # -- commands ---------------------------------------------------------------------------------------------
+
+    def submit(self, camera: str, command: str, args: dict[str, Any], timeout: float) -> CommandStatus:
+        """Send a command to a camera's agent; its status is resolved when the reply (or a failure) arrives."""
+        message = protocol.command(command, args)
+        status = CommandStatus(camera, command, message["id"], timeout)
+        rc = self.controllers[camera]
+        if rc.exit_code is not None:
+            status.set_error(rc.exit_error())
+            return status
+        if self.server is None or (self.closing and command != "close"):
+            status.set_error(CameraNotConnected(camera, "the conductor is not connected"))
+            return status
+        with self._lock:
+            self._pending[message["id"]] = (camera, status)
+        self.server.send(camera, message)
+        return status
+
+    def _resolve(self, request_id: str, reply: Optional[Reply] = None, error: Optional[CameraError] = None) -> None:
+        with self._lock:
+            entry = self._pending.pop(request_id, None)
+        if entry is None:
+            return
+        _, status = entry
+        if reply is not None:
+            status.set_reply(reply)
+        elif error is not None:
+            status.set_error(error)
+
+    def wait_for_hellos(self, timeout: float, explain_missing: Callable[[str, float], str]) -> None:
+        """Return when every camera said hello.
+
+        Raises:
+            ColonyCommandError: naming cameras whose agent exited, could not start or runs another version.
+            HandshakeTimeout: naming, in addition, the cameras not heard from within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                failures: dict[str, BaseException] = {
+                    n: rc.exit_error() for n, rc in self.controllers.items() if rc.exit_code is not None
+                }
+                failures.update(
+                    {n: CameraError(n, rc.version_error) for n, rc in self.controllers.items() if rc.version_error}
+                )
+                missing = [n for n, rc in self.controllers.items() if not rc.connected and n not in failures]
+                if failures and not missing:
+                    raise ColonyCommandError("connect", failures)
+                if not missing:
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    failures.update({n: CameraNotConnected(n, explain_missing(n, timeout)) for n in missing})
+                    raise HandshakeTimeout("connect", failures)
+                self._lock.wait(remaining)
+
+    def remote_log_records(self, camera: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._remote_logs.get(camera, ()))
+
+    # -- from the network thread ------------------------------------------------------------------------------
+
+    def on_message(self, instance: str, message: dict[str, Any]) -> None:
+        rc = self.controllers.get(instance)
+        kind = message.get("type")
+        if rc is None:
+            logger.warning("message from unknown camera %r ignored (not in this conductor's config)", instance)
+            if kind != "error" and self.server is not None:
+                refusal = protocol.error(
+                    message.get("id"), f"unknown camera {instance!r}: not in this conductor's config"
+                )
+                self.server.send(instance, refusal)
+            return
+        now = time.monotonic()
+        if kind == "hello":
+            rc.version_error = self.version_problem(message)
+            if rc.on_hello(message, now):
+                logger.warning("%s: re-attached", instance)
+            with self._lock:
+                self._lock.notify_all()
+        elif kind == "heartbeat":
+            if not rc.connected and self.server is not None:
+                self.server.send(instance, {"type": "hello_request", "id": protocol.new_id()})
+            if rc.on_heartbeat(message, now):
+                logger.warning("%s: re-attached", instance)
+        elif kind == "reply":
+            with self._lock:
+                entry = self._pending.get(message["id"])
+            if entry is not None:
+                reply = Reply.from_message(instance, entry[1].command, message)
+                rc.on_reply(reply.state, reply.data)
+                self._resolve(message["id"], reply=reply)
+        elif kind == "error":
+            request_id = message.get("in_reply_to")
+            if isinstance(request_id, str) and request_id:
+                refused = CameraError(instance, f"agent refused the message: {message.get('error')}")
+                self._resolve(request_id, error=refused)
+            else:
+                logger.warning("%s refused a message: %s", instance, message.get("error"))
+        else:
+            logger.warning("%s sent an unexpected %r message", instance, kind)
+
+    def on_undeliverable(self, instance: str, request_id: Optional[str], reason: str) -> None:
+        if request_id:
+            self._resolve(request_id, error=CameraNotConnected(instance, f"agent not connected ({reason})"))
+
+    def version_problem(self, hello: dict[str, Any]) -> Optional[str]:
+        """A message when the agent runs another rpi_camera_colony version than this conductor."""
+        theirs = (hello.get("versions") or {}).get("rpi_camera_colony")
+        if theirs == __version__:
+            return None
+        host = (hello.get("host") or {}).get("hostname", "?")
+        problem = (
+            f"runs rpi_camera_colony {theirs} on {host}, this conductor runs {__version__}: install the same "
+            "version on both (rcc_deploy -c CONFIG), or set [control] require_same_version = False"
+        )
+        if not self.require_same_version:
+            logger.warning("%s", problem)
+            return None
+        return problem
+
+    def on_log(self, record: dict[str, Any]) -> None:
+        instance = record["instance"]
+        with self._lock:
+            if instance in self._remote_logs:
+                self._remote_logs[instance].append(record)
+        levelno = record.get("levelno")
+        named = logging.getLevelName(record["level"])
+        level = levelno if isinstance(levelno, int) else named if isinstance(named, int) else logging.INFO
+        extra = {"camera": instance, "remote_created": record.get("created")}
+        remote_logger.getChild(instance).log(level, "[%s] %s", instance, record["msg"], extra=extra)
+
+    def on_agent_exit(self, instance: str, code: Optional[int], detail: str, started: bool) -> None:
+        rc = self.controllers[instance]
+        rc.on_exit(code, detail, started)
+        if not started:
+            logger.error("%s: %s", instance, detail)
+        elif not self.closing or code not in (0, None):
+            log = logger.info if code == 0 else logger.error
+            log("%s: agent process exited with code %s", instance, code)
+        with self._lock:
+            pending = [rid for rid, (cam, _status) in self._pending.items() if cam == instance]
+            self._lock.notify_all()
+        for rid in pending:
+            self._resolve(rid, error=rc.exit_error())
+
+    def on_tick(self, now: float) -> None:
+        for rc in self.controllers.values():
+            problem = rc.check(now)
+            if problem:
+                logger.error("%s: %s", rc.name, problem)
+        with self._lock:
+            for rid in [rid for rid, (_cam, status) in self._pending.items() if now > status.deadline + FORGET_AFTER]:
+                del self._pending[rid]
