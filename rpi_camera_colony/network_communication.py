@@ -1,7 +1,7 @@
 """ZeroMQ plumbing shared by the conductor and the agents.
 
 - :class:`Waker`: lets any thread wake a poll loop that owns sockets (ZeroMQ sockets are not thread-safe).
-- :class:`QueueLogHandler`: turns log records into plain dicts for an agent to forward on its log socket.
+- :class:`QueueLogHandler` / :class:`LogForwarder`: an agent's log records, queued from any thread, sent by its loop.
 - :class:`ControlServer`: the conductor's side, one I/O thread owning the ROUTER (control) and PULL (log) sockets.
 
 Log records travel PUSH -> PULL on the log port: unlike PUB/SUB, nothing sent before the connection is complete is
@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -135,6 +136,64 @@ class QueueLogHandler(logging.Handler):
             self._waker.wake()
         except Exception:  # logging must never raise into the code that logs
             self.handleError(record)
+
+
+class LogForwarder:
+    """An agent's log records to the conductor's log port.
+
+    A :class:`QueueLogHandler` on the package logger queues records from any thread; :meth:`forward`, called by the
+    agent's loop (the socket's only user), sends them. PUSH, not PUB: records queue from the moment the socket
+    connects, so none is lost before the link is up; up to ``backlog`` records wait while the conductor is away.
+    """
+
+    def __init__(
+        self,
+        context: zmq.Context[Any],
+        waker: Waker,
+        *,
+        instance: str,
+        address: str,
+        port: int,
+        level: str = "INFO",
+        backlog: int = 10_000,
+    ) -> None:
+        self._records: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._backlog: deque[dict[str, Any]] = deque(maxlen=backlog)
+        self._socket: zmq.Socket[bytes] = context.socket(zmq.PUSH)
+        configure_socket(self._socket, address=address)
+        self._socket.setsockopt(zmq.SNDHWM, backlog)
+        self._socket.connect(endpoint(address, port))
+        self._handler = QueueLogHandler(
+            instance, self._records, waker, level=getattr(logging, level.upper(), logging.INFO)
+        )
+        self._logger = logging.getLogger("rpi_camera_colony")
+        self._logger.addHandler(self._handler)
+        if self._logger.getEffectiveLevel() > self._handler.level:
+            self._logger.setLevel(self._handler.level)
+        self._closed = False
+
+    def forward(self) -> None:
+        """Send what is queued (call from the thread that owns the socket)."""
+        while True:
+            try:
+                self._backlog.append(self._records.get_nowait())
+            except queue.Empty:
+                break
+        while self._backlog:
+            try:
+                self._socket.send_multipart(protocol.encode_log(self._backlog[0]), zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._backlog.popleft()
+
+    def close(self) -> None:
+        """Stop collecting, send what is left (with a second's grace), close the socket. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._logger.removeHandler(self._handler)
+        self.forward()
+        self._socket.close(linger=1000)
 
 
 MessageHandler = Callable[[str, dict[str, Any]], None]

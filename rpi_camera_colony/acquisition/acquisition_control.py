@@ -17,7 +17,6 @@ import queue
 import re
 import shutil
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,13 +33,12 @@ from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
-from rpi_camera_colony.network_communication import QueueLogHandler, Waker, configure_socket, endpoint
+from rpi_camera_colony.network_communication import LogForwarder, Waker, configure_socket, endpoint
 
 logger = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*$")
 FIRST_FRAME_TIMEOUT = 10.0
-LOG_BUFFER = 10_000
 
 
 def check_name_part(label: str, value: Any) -> str:
@@ -117,29 +115,17 @@ class PiAcquisitionControl:
 
         self._context: zmq.Context[Any] = zmq.Context()
         self._events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self._records: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._log_backlog: deque[dict[str, Any]] = deque(maxlen=LOG_BUFFER)
         self._waker = Waker(self._context)
         self._dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
         configure_socket(self._dealer, address=control_address)
         self._dealer.setsockopt(zmq.IDENTITY, instance_name.encode())
         self._dealer.connect(endpoint(control_address, control_port))
         self.clock_sync = ClockSync(clock=self.clock, send=self._send)
-        self._log_socket: Optional[zmq.Socket[bytes]] = None
-        self._log_handler: Optional[QueueLogHandler] = None
+        self._logs: Optional[LogForwarder] = None
         if log_address is not None and log_port is not None:
-            # PUSH, not PUB: records queue from the moment we connect, so none is lost before the link is up.
-            self._log_socket = self._context.socket(zmq.PUSH)
-            configure_socket(self._log_socket, address=log_address)
-            self._log_socket.setsockopt(zmq.SNDHWM, LOG_BUFFER)
-            self._log_socket.connect(endpoint(log_address, log_port))
-            self._log_handler = QueueLogHandler(
-                instance_name, self._records, self._waker, level=getattr(logging, log_level.upper(), logging.INFO)
+            self._logs = LogForwarder(
+                self._context, self._waker, instance=instance_name, address=log_address, port=log_port, level=log_level
             )
-            package_logger = logging.getLogger("rpi_camera_colony")
-            package_logger.addHandler(self._log_handler)
-            if package_logger.getEffectiveLevel() > self._log_handler.level:
-                package_logger.setLevel(self._log_handler.level)
 
     # -- public, in-process API (call from the thread that runs the agent, or before run()) --------------------
 
@@ -318,7 +304,8 @@ class PiAcquisitionControl:
                 if now >= next_heartbeat or self._done:
                     self._send(self._heartbeat())
                     next_heartbeat = now + self.heartbeat_interval
-                self._forward_logs()
+                if self._logs is not None:
+                    self._logs.forward()
         finally:
             self.close()
 
@@ -609,24 +596,6 @@ class PiAcquisitionControl:
     def _heartbeat(self) -> dict[str, Any]:
         return {"type": "heartbeat", "id": protocol.new_id(), **self._status()}
 
-    # -- logs -------------------------------------------------------------------------------------------------
-
-    def _forward_logs(self) -> None:
-        if self._log_socket is None:
-            return
-        while True:
-            try:
-                self._log_backlog.append(self._records.get_nowait())
-            except queue.Empty:
-                break
-        while self._log_backlog:
-            record = self._log_backlog[0]
-            try:
-                self._log_socket.send_multipart(protocol.encode_log(record), zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self._log_backlog.popleft()
-
     # -- shutdown ---------------------------------------------------------------------------------------------
 
     def _release_backends(self) -> None:
@@ -647,12 +616,9 @@ class PiAcquisitionControl:
         if self.state in ("recording", "previewing"):
             self.stop("agent closed")
         self._release_backends()
-        if self._log_handler is not None:
-            logging.getLogger("rpi_camera_colony").removeHandler(self._log_handler)
-            self._forward_logs()
-        for sock in (self._dealer, self._log_socket):
-            if sock is not None:
-                sock.close(linger=1000)  # let the last reply and log records leave
+        if self._logs is not None:
+            self._logs.close()
+        self._dealer.close(linger=1000)  # let the last reply leave
         self._waker.close()
         self._context.term()
         self.state = "closed"
