@@ -106,6 +106,7 @@ class Conductor:
         self._processes: dict[str, AgentProcess] = {}
         self._launchers: dict[str, Launcher] = {}
         self._log_file_handler: Optional[logging.Handler] = None
+        self.log_file: Optional[Path] = None  #: the conductor's log file (None with log_to_file = False)
         self._server: Optional[ControlServer] = None
         self._connected = False
         self._cleaned_up = False
