@@ -129,6 +129,7 @@ def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping
             lines.append(f"{'':<20} problem: {status.problem}")
     for folder in sorted(folders):
         lines.append(f"files: {folder}")
+        lines.append(f"timing report: rcc_report {folder}")
     return "\n".join(lines)
 
 
