@@ -249,25 +249,15 @@ def format_report(report: dict[str, Any]) -> str:
         return "-" if value is None else format(value, fmt)
 
     lines = [f"session: {report['session']}"]
-    header = (
-        "camera",
-        "status",
-        "fps",
-        "written",
-        "expected",
-        "dropped",
-        "ttl out",
-        "ttl in",
-        "offset ms",
-        "drift ppm",
-        "rtt ms",
-    )
-    lines.append("{:<20} {:<8} {:>5} {:>8} {:>8} {:>7} {:>7} {:>6} {:>12} {:>9} {:>7}".format(*header))
+    # Clock columns: the sync's uncertainty (half the best round trip bounds the offset error) and the drift; the
+    # offset itself (camera clock vs wall clock) is in the report dict and the metadata.
+    header = ("camera", "status", "fps", "written", "expected", "dropped", "ttl out", "ttl in", "sync ±ms", "drift ppm")
+    lines.append("{:<20} {:<8} {:>5} {:>8} {:>8} {:>7} {:>7} {:>6} {:>9} {:>9}".format(*header))
     for name, row in report["cameras"].items():
         lines.append(
             f"{name:<20} {row['status']:<8} {row['framerate']:>5.0f} {row['written']:>8} {row['expected']:>8} "
-            f"{row['dropped']:>7} {show(row['ttl_out'], '>7')} {row['ttl_in']:>6} {show(row['offset_ms'], '>12.3f')} "
-            f"{show(row['drift_ppm'], '>9.2f')} {show(row['rtt_ms'], '>7.3f')}"
+            f"{row['dropped']:>7} {show(row['ttl_out'], '>7')} {row['ttl_in']:>6} "
+            f"{show(None if row['rtt_ms'] is None else row['rtt_ms'] / 2, '>9.3f')} {show(row['drift_ppm'], '>9.2f')}"
         )
         if row["sync_mode"] != "off":
             lines.append(f"{'':<20} libcamera software sync: {row['sync_mode']}")
