@@ -230,3 +230,54 @@ def test_launcher_none_agent_serves_successive_conductors(colony_config: Callabl
     finally:
         agent.terminate()
         assert agent.wait(10) == 0
+
+
+def test_full_disk_is_reported_and_recorded_data_kept(colony_config: Callable[..., Path], tmp_path: Path) -> None:
+    """The data disk fills up mid-recording: the camera reports the error by name, what was written stays readable."""
+    import errno
+    import shutil
+    import subprocess
+
+    from conftest import IN_CI
+
+    small = tmp_path / "small-disk"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(small)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        if IN_CI:
+            pytest.fail(f"CI runs as root and must be able to mount a tmpfs: {mounted.stderr}")
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        config = colony_config(
+            cameras=2, framerate=90, general={"remote_data_path": str(small)}, log={"log_to_file": False},
+            per_camera={"cam1": {"resolution": "64x64", "framerate": 5}},
+        )  # fmt: skip
+        with Conductor(config_file=config) as conductor:
+            conductor.start_acquisition()
+            assert _wait_for(lambda: conductor.status()["cam0"].state == "error", timeout=30), conductor.status()
+            status = conductor.status()["cam0"]
+            assert status.problem and "No space left on device" in status.problem
+            summaries = conductor.stop_acquisition()
+            folder = conductor.session_folder()
+        assert summaries["cam0"]["status"] == "failed" and "No space left" in summaries["cam0"]["stop_reason"]
+        video = next(folder.glob("*.cam0.*.rcc.video.h264"))
+        frames = read_frame_indices(video)[:-2]  # the last frame was cut off by the full disk (and concealed)
+        assert len(frames) > 10 and frames == list(range(frames[0], frames[0] + len(frames)))
+        # A write error in the background sync thread is reported too, not lost with the thread.
+        from rpi_camera_colony.acquisition.writers import CsvFile, DataSyncer
+
+        errors: list[BaseException] = []
+        syncer = DataSyncer(0.05, on_error=errors.append)
+        late = CsvFile(small / "late.csv", ["x"])  # a few bytes: they wait in Python's buffer, not on the disk
+        syncer.add(late)
+        late.write_row(1)
+        assert _wait_for(lambda: bool(errors), timeout=5), "the sync thread's write error was lost"
+        assert isinstance(errors[0], OSError) and errors[0].errno == errno.ENOSPC
+        syncer.close()
+        with pytest.raises(OSError):
+            late.close()
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
+        shutil.rmtree(small, ignore_errors=True)

@@ -112,7 +112,7 @@ class Recording:
         self.start_at_us = start_at_us  # conductor clock
         self.timing: dict[str, Any] = {}  # added by the conductor (start skew, ...)
         self._clock_csv: Optional[CsvFile] = None
-        self._syncer = DataSyncer(sync_interval)
+        self._syncer = DataSyncer(sync_interval, on_error=self._on_error)
         self._video: Optional[SyncedFile] = None
         self._ttl_out: Optional[CsvFile] = None
         self._ttl_in: Optional[CsvFile] = None

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -136,10 +136,16 @@ class CsvFile(SyncedFile):
 
 
 class DataSyncer:
-    """One thread that syncs every registered file at least every ``interval`` seconds."""
+    """One thread that syncs every registered file at least every ``interval`` seconds.
 
-    def __init__(self, interval: float = 1.0) -> None:
+    A write error (e.g. a full disk) is handed to ``on_error`` once per file, so it reaches the agent instead of
+    dying with this thread.
+    """
+
+    def __init__(self, interval: float = 1.0, *, on_error: Optional[Callable[[BaseException], None]] = None) -> None:
         self.interval = interval
+        self._on_error = on_error
+        self._failed: set[int] = set()
         self._files: list[SyncedFile] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -160,7 +166,14 @@ class DataSyncer:
         with self._lock:
             files = list(self._files)
         for file in files:
-            file.sync()
+            try:
+                file.sync()
+            except OSError as err:
+                if id(file) not in self._failed:
+                    self._failed.add(id(file))
+                    logger.error("cannot write %s: %s", file.path, err)
+                    if self._on_error is not None:
+                        self._on_error(err)
 
     def close(self) -> None:
         self._stop.set()
