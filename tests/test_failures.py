@@ -279,5 +279,6 @@ def test_full_disk_is_reported_and_recorded_data_kept(colony_config: Callable[..
         with pytest.raises(OSError):
             late.close()
     finally:
-        subprocess.run(["umount", str(small)], capture_output=True)
+        unmounted = subprocess.run(["umount", str(small)], capture_output=True, text=True)
+        assert unmounted.returncode == 0, f"files left open on the full disk: {unmounted.stderr}"
         shutil.rmtree(small, ignore_errors=True)

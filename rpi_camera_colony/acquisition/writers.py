@@ -10,6 +10,7 @@ background thread, so a crash loses at most the last second.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -104,13 +105,17 @@ class SyncedFile:
             logger.debug("fsync of %s skipped: %s", self.path, err)
 
     def close(self) -> None:
+        """Flush, fsync and close; the file is closed even when the flush fails (e.g. a full disk), then it raises."""
         with self._lock:
             if self.closed:
                 return
             self.closed = True
-            self._raw.flush()
-            os.fsync(self._raw.fileno())
-            self._raw.close()
+            try:
+                self._raw.flush()
+                os.fsync(self._raw.fileno())
+            finally:
+                with contextlib.suppress(OSError):  # the flush error above is the one to report
+                    self._raw.close()
 
 
 class CsvFile(SyncedFile):
