@@ -38,6 +38,12 @@ TTL_IN_COLUMNS = ("timestamp_frame", "sys_time", "level", "frame_index", "timest
 CLOCK_COLUMNS = ("camera_us", "conductor_us", "rtt_us", "offset_us", "burst_best")
 
 
+def session_folder(data_path: str, group: str, name: str) -> Path:
+    """The folder of one acquisition: ``{data_path}/{group}/{name}``, or ``{data_path}/{name}`` without a group."""
+    base = Path(data_path).expanduser()
+    return base / group / name if group else base / name
+
+
 @dataclass(frozen=True)
 class RecordingFiles:
     folder: Path
@@ -45,8 +51,7 @@ class RecordingFiles:
 
     @classmethod
     def create(cls, *, data_path: str, group: str, name: str, instance: str, acquisition_time: str) -> RecordingFiles:
-        base = Path(data_path).expanduser().absolute()
-        folder = base / group / name if group else base / name
+        folder = session_folder(data_path, group, name).absolute()
         return cls(folder=folder, stem=f"{name}.{instance}.{acquisition_time}")
 
     def path(self, kind: str) -> Path:

@@ -20,6 +20,7 @@ from typing import Any, Optional, Union
 
 from rpi_camera_colony.acquisition.acquisition_control import FIRST_FRAME_TIMEOUT, check_name_part
 from rpi_camera_colony.acquisition.remote_control import CameraStatus, RemoteAcquisitionControl
+from rpi_camera_colony.acquisition.writers import session_folder
 from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.config.loading import load_config
 from rpi_camera_colony.config.settings import ColonySettings
@@ -408,7 +409,7 @@ class Conductor:
     def session_folder(self) -> Path:
         """Where this acquisition's files go on each camera's machine (``remote_data_path/group/name``)."""
         general = self.settings.general
-        return Path(general.remote_data_path).expanduser() / general.group / general.acquisition_name
+        return session_folder(general.remote_data_path, general.group, general.acquisition_name)
 
     def remote_log_records(self, camera: str) -> list[dict[str, Any]]:
         """The latest log records received from one camera's agent."""
