@@ -28,6 +28,7 @@ from rpi_camera_colony.acquisition.cameras.base import CameraBackend
 from rpi_camera_colony.acquisition.clock_sync import ClockSync
 from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording, host_info, versions
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
+from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 from rpi_camera_colony.acquisition.writers import RecordingFiles
 from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
@@ -503,6 +504,16 @@ class PiAcquisitionControl:
     def _command_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"agent_time": time.time(), "camera_time_us": self.clock.now_us(), "echo": args.get("echo")}
 
+    def _simulated_ttl(self, command: str) -> SimulatedTTL:
+        """The TTL backend, for commands that only a simulated one can carry out.
+
+        Raises:
+            BackendError: naming the command, with any other backend.
+        """
+        if not isinstance(self.ttl, SimulatedTTL):
+            raise BackendError(f"{command} works only with the simulated TTL backend")
+        return self.ttl
+
     def _command_annotate(self, args: dict[str, Any]) -> dict[str, Any]:
         """Add what the conductor measured (e.g. the start skew) to the recording's metadata."""
         timing = args.get("timing")
@@ -515,10 +526,7 @@ class PiAcquisitionControl:
 
     def _command_sync_box(self, args: dict[str, Any]) -> dict[str, Any]:
         """Drive the simulated TTL input like a sync box wired to every camera: edges at conductor-clock times."""
-        from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
-
-        if not isinstance(self.ttl, SimulatedTTL):
-            raise BackendError("sync_box works only with the simulated TTL backend")
+        ttl = self._simulated_ttl("sync_box")
         edges = args.get("edges")
         if not isinstance(edges, list) or not all(
             isinstance(e, list) and len(e) == 2 and isinstance(e[0], int) and e[1] in (0, 1) for e in edges
@@ -528,18 +536,15 @@ class PiAcquisitionControl:
             raise ValueError(f"{len(edges)} edges: at most 100000")
         # The box and this simulated camera share the machine, so the wall clock maps to monotonic time directly.
         wall_minus_monotonic = time.time() - time.monotonic()
-        self.ttl.schedule_edges([(t / 1e6 - wall_minus_monotonic, level) for t, level in edges])
+        ttl.schedule_edges([(t / 1e6 - wall_minus_monotonic, level) for t, level in edges])
         return {"scheduled": len(edges)}
 
     def _command_inject_ttl_in(self, args: dict[str, Any]) -> dict[str, Any]:
-        from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
-
-        if not isinstance(self.ttl, SimulatedTTL):
-            raise BackendError("inject_ttl_in works only with the simulated TTL backend")
+        ttl = self._simulated_ttl("inject_ttl_in")
         count = args.get("count", 1)
         if not isinstance(count, int) or not 1 <= count <= 10_000:
             raise ValueError(f"count = {count!r}: must be a whole number in 1..10000")
-        injected = sum(self.ttl.inject_edge(level=1 if i % 2 == 0 else 0) for i in range(count))
+        injected = sum(ttl.inject_edge(level=1 if i % 2 == 0 else 0) for i in range(count))
         return {"injected": injected}
 
     # -- messages ---------------------------------------------------------------------------------------------
