@@ -19,32 +19,22 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.session import read_frames, refit_conductor_times
-from rpi_camera_colony.testing import write_simulated_config
+from rpi_camera_colony.testing import true_conductor_us, wall_minus_monotonic_us, write_simulated_config
 
 OFFSETS_S = [0.25, -3.0, 1.5, -0.7, 10.0, -20.0, 0.001, 0.0]
 DRIFTS_PPM = [0.0, 50.0, -30.0, 0.0, 10.0, 0.0, -50.0, 20.0]
 
 
-def wall_minus_monotonic_us() -> float:
-    best = (float("inf"), 0.0)
-    for _ in range(5000):
-        before = time.monotonic_ns()
-        wall = time.time_ns()
-        after = time.monotonic_ns()
-        if after - before < best[0]:
-            best = (after - before, wall - (before + after) / 2)
-    return best[1] / 1e3
-
-
 def true_us(camera_us: np.ndarray, camera: int, truth: float) -> np.ndarray:
-    return (camera_us - OFFSETS_S[camera] * 1e6) / (1 + DRIFTS_PPM[camera] * 1e-6) + truth
+    return np.asarray(
+        true_conductor_us(camera_us, offset_s=OFFSETS_S[camera], drift_ppm=DRIFTS_PPM[camera], wall_minus_mono=truth)
+    )
 
 
 def make_config(workdir: Path, name: str) -> Path:
@@ -68,7 +58,7 @@ def offset_errors(workdir: Path, seconds: float) -> tuple[list[float], dict[str,
         threading.Event().wait(seconds)  # the recording under test
         conductor.stop_acquisition()
         folder = conductor.session_folder()
-    truth = wall_minus_monotonic_us()
+    truth = wall_minus_monotonic_us(samples=5000)
     errors: list[float] = []
     refit_errors: list[float] = []
     worst = {}
@@ -91,7 +81,7 @@ def start_skews(workdir: Path, starts: int) -> list[float]:
             conductor.start_acquisition(f"skew__start_{k:02d}")
             conductor.stop_acquisition()
             folder = conductor.session_folder()
-            truth = wall_minus_monotonic_us()
+            truth = wall_minus_monotonic_us(samples=5000)
             firsts = [
                 float(
                     true_us(

@@ -3,17 +3,23 @@
 - :func:`write_simulated_config`: a config file for N simulated cameras on this machine, on free ports.
 - :func:`read_frame_indices`: decode a recorded H.264 file and read each frame's number drawn by the simulated camera.
 - :func:`assert_session_complete`: check a recorded session folder the way a careful user would.
-- :func:`agent_children`: the agent processes this process started and that are still running.
+- :func:`agent_children` / :func:`process_running`: agent processes still running (Linux).
+- :func:`wait_for`: poll a condition with a deadline.
+- :func:`wall_minus_monotonic_us` / :func:`true_conductor_us`: the true conductor-clock time of a simulated
+  camera's timestamps, to check timing results against.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from rpi_camera_colony.acquisition.cameras.simulated import read_frame_index
+from rpi_camera_colony.clock import CameraClock
 
 
 def _format(value: Any) -> str:
@@ -119,6 +125,19 @@ def assert_session_complete(session: Mapping[str, Mapping[str, Any]], cameras: l
         )
 
 
+def _proc_stat(pid: Path) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state first, then the parent pid)."""
+    return (pid / "stat").read_text().rsplit(")", 1)[-1].split()
+
+
+def process_running(pid: int) -> bool:
+    """True while the process exists and is not a zombie. Linux only."""
+    try:
+        return _proc_stat(Path(f"/proc/{pid}"))[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def agent_children(parent: Optional[int] = None) -> list[int]:
     """PIDs of running acquisition agents whose parent is ``parent`` (default: this process). Linux only."""
     parent = os.getpid() if parent is None else parent
@@ -127,11 +146,10 @@ def agent_children(parent: Optional[int] = None) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            fields = _proc_stat(entry)
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[-1].split()
         if (
             len(fields) > 1
             and int(fields[1]) == parent
@@ -140,3 +158,35 @@ def agent_children(parent: Optional[int] = None) -> list[int]:
         ):
             found.append(int(entry.name))
     return found
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last value."""
+    end = time.monotonic() + timeout
+    tick = threading.Event()
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        tick.wait(interval)
+    return predicate()
+
+
+def wall_minus_monotonic_us(samples: int = 2000) -> float:
+    """This machine's wall clock minus its monotonic clock (µs), from the tightest of many back-to-back readings."""
+    best = (float("inf"), 0.0)
+    for _ in range(samples):
+        before = time.monotonic_ns()
+        wall = time.time_ns()
+        after = time.monotonic_ns()
+        if after - before < best[0]:
+            best = (after - before, wall - (before + after) / 2)
+    return best[1] / 1e3
+
+
+def true_conductor_us(camera_us: Any, *, offset_s: float, drift_ppm: float, wall_minus_mono: float) -> Any:
+    """The true conductor-clock time (µs) of simulated-camera timestamps (numbers or numpy arrays).
+
+    A simulated camera with ``sim_clock_offset``/``sim_clock_drift_ppm`` runs a :class:`CameraClock`; the conductor's
+    clock is this machine's wall clock, ``wall_minus_mono`` (:func:`wall_minus_monotonic_us`) ahead of monotonic.
+    """
+    return CameraClock(offset_s=offset_s, drift_ppm=drift_ppm).to_monotonic(camera_us) * 1e6 + wall_minus_mono

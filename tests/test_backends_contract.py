@@ -7,10 +7,9 @@ import importlib
 import importlib.util
 import pkgutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -21,6 +20,7 @@ from rpi_camera_colony.acquisition.acquisition_control import PiAcquisitionContr
 from rpi_camera_colony.config import controller_from_dict
 from rpi_camera_colony.exc import BackendError, RecordingError
 from rpi_camera_colony.fakes import installed
+from rpi_camera_colony.testing import wait_for
 
 CAMERAS = ["simulated", "picamera2", "picamera"]
 TTLS = ["simulated", "gpiozero", "rpi_gpio"]
@@ -50,15 +50,6 @@ def make_agent(tmp_path: Path, camera: str, ttl: str) -> PiAcquisitionControl:
     )
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    tick = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if predicate():
-            return True
-        tick.wait(0.02)
-    return predicate()
-
-
 def drive_input(fakes: dict[str, Any], agent: PiAcquisitionControl, ttl: str, level: int) -> None:
     if ttl == "simulated":
         agent.ttl.inject_edge(level)  # type: ignore[union-attr]
@@ -85,10 +76,10 @@ def test_backend_contract(tmp_path: Path, fakes: dict[str, Any], camera: str, tt
         settings = controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "320x240"})
         assert agent.configure(settings) == []  # default settings: everything honoured
         recording = agent.start(acquisition_name="contract", acquisition_time="20260101_000000")
-        assert wait_until(lambda: recording.frames_written >= 8)
+        assert wait_for(lambda: recording.frames_written >= 8)
         drive_input(fakes, agent, ttl, 1)
         drive_input(fakes, agent, ttl, 0)
-        assert wait_until(lambda: recording.ttl_in_edges == 2)
+        assert wait_for(lambda: recording.ttl_in_edges == 2)
         summary = agent.stop()
         assert summary["status"] == "stopped" and summary["frames"] >= 8 and summary["dropped"] == 0
         assert pulses_sent(fakes, agent, ttl) == summary["frames"] == summary["ttl_out"]
@@ -240,7 +231,7 @@ def test_exposure_and_white_balance_lock_after_warm_up(
     try:
         agent.configure(controller_from_dict({"name": "cam0", "framerate": 30, "lock_exposure_after": 0.2}))
         recording = agent.start(acquisition_name="lock", acquisition_time="20260101_000000")
-        assert wait_until(lambda: recording.frames_written >= 15)
+        assert wait_for(lambda: recording.frames_written >= 15)
         agent.stop()
         camera = fakes[camera_backend].cameras[-1]
         if camera_backend == "picamera2":

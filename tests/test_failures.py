@@ -14,17 +14,13 @@ import pytest
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.exc import AgentExited, CameraError, ColonyCommandError, ConfigError, HandshakeTimeout
-from rpi_camera_colony.testing import agent_children, assert_session_complete, read_frame_indices
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    tick = threading.Event()
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        tick.wait(0.05)
-    return predicate()
+from rpi_camera_colony.testing import (
+    agent_children,
+    assert_session_complete,
+    process_running,
+    read_frame_indices,
+    wait_for,
+)
 
 
 def test_start_failures_are_named_and_others_stop_cleanly(colony_config: Callable[..., Path]) -> None:
@@ -83,7 +79,7 @@ def test_agent_killed_mid_recording(colony_config: Callable[..., Path]) -> None:
         pid = conductor.status()["cam1"].pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        assert _wait_for(lambda: conductor.status()["cam1"].state == "exited")
+        assert wait_for(lambda: conductor.status()["cam1"].state == "exited")
         with pytest.raises(ColonyCommandError) as caught:
             conductor.stop_acquisition()
         assert set(caught.value.failures) == {"cam1"}
@@ -109,12 +105,12 @@ def test_silent_agent_is_marked_lost_then_reattached(colony_config: Callable[...
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)
         try:
-            assert _wait_for(lambda: conductor.status()["cam1"].state == "lost", timeout=5)
+            assert wait_for(lambda: conductor.status()["cam1"].state == "lost", timeout=5)
             assert conductor.status()["cam1"].problem
             assert conductor.status()["cam0"].ok
         finally:
             os.kill(pid, signal.SIGCONT)
-        assert _wait_for(lambda: conductor.status()["cam1"].state == "recording", timeout=5)
+        assert wait_for(lambda: conductor.status()["cam1"].state == "recording", timeout=5)
         summaries = conductor.stop_acquisition()
     assert summaries["cam1"]["status"] == "stopped"
 
@@ -136,14 +132,6 @@ def test_commands_after_cleanup_fail_clearly(colony_config: Callable[..., Path])
     status = conductor.controllers["cam0"].ping()
     with pytest.raises(CameraError):
         status.wait(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 CRASHING_CONDUCTOR = """
@@ -168,10 +156,10 @@ def test_recording_survives_conductor_crash(colony_config: Callable[..., Path]) 
     pids = [int(p) for p in result.stdout.split()]
     assert len(pids) == 2
     try:
-        assert _wait_for(lambda: not any(_alive(p) for p in pids), timeout=20), "orphaned agents did not finish"
+        assert wait_for(lambda: not any(process_running(p) for p in pids), timeout=20), "orphaned agents did not finish"
     finally:
         for pid in pids:
-            if _alive(pid):
+            if process_running(pid):
                 os.kill(pid, signal.SIGKILL)
     folder = next(p for p in (config.parent / "data").rglob("*") if p.is_dir() and any(p.glob("*.h264")))
     session = read_session_data(folder)
@@ -256,7 +244,7 @@ def test_full_disk_is_reported_and_recorded_data_kept(colony_config: Callable[..
         )  # fmt: skip
         with Conductor(config_file=config) as conductor:
             conductor.start_acquisition()
-            assert _wait_for(lambda: conductor.status()["cam0"].state == "error", timeout=30), conductor.status()
+            assert wait_for(lambda: conductor.status()["cam0"].state == "error", timeout=30), conductor.status()
             status = conductor.status()["cam0"]
             assert status.problem and "No space left on device" in status.problem
             summaries = conductor.stop_acquisition()
@@ -273,7 +261,7 @@ def test_full_disk_is_reported_and_recorded_data_kept(colony_config: Callable[..
         late = CsvFile(small / "late.csv", ["x"])  # a few bytes: they wait in Python's buffer, not on the disk
         syncer.add(late)
         late.write_row(1)
-        assert _wait_for(lambda: bool(errors), timeout=5), "the sync thread's write error was lost"
+        assert wait_for(lambda: bool(errors), timeout=5), "the sync thread's write error was lost"
         assert isinstance(errors[0], OSError) and errors[0].errno == errno.ENOSPC
         syncer.close()
         with pytest.raises(OSError):

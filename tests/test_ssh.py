@@ -16,7 +16,12 @@ import pytest
 from conftest import IN_CI, require_tool
 from rpi_camera_colony import __version__, read_session_data
 from rpi_camera_colony.testbed import SshTestBed, namespaces_available
-from rpi_camera_colony.testing import assert_session_complete, read_frame_indices, write_simulated_config
+from rpi_camera_colony.testing import (
+    assert_session_complete,
+    process_running,
+    read_frame_indices,
+    write_simulated_config,
+)
 
 BIN = Path(sys.executable).parent
 
@@ -212,14 +217,7 @@ def test_stale_agent_is_found_and_replaced(bed: SshTestBed, tmp_path: Path) -> N
     result = conduct(bed, config, "-t", "1")
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("stopped a stale agent") == 2
-    assert not any(_running(pid) for pid in stale)
-
-
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert not any(process_running(pid) for pid in stale)
 
 
 def test_loopback_fallback_bed(tmp_path: Path) -> None:

@@ -18,25 +18,9 @@ import numpy as np
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.session import aligned_frames, read_clock, read_frames, refit_conductor_times, timing_report
+from rpi_camera_colony.testing import true_conductor_us, wall_minus_monotonic_us
 
 BIN = Path(sys.executable).parent
-
-
-def wall_minus_monotonic_us() -> float:
-    """The machine's wall clock minus its monotonic clock, from the tightest of many back-to-back readings."""
-    best = None
-    for _ in range(2000):
-        before = time.monotonic_ns()
-        wall = time.time_ns()
-        after = time.monotonic_ns()
-        if best is None or after - before < best[0]:
-            best = (after - before, wall - (before + after) / 2)
-    assert best is not None
-    return best[1] / 1e3
-
-
-def true_conductor_us(camera_us: np.ndarray, offset_s: float, drift_ppm: float, wall_minus_mono: float) -> np.ndarray:
-    return (camera_us - offset_s * 1e6) / (1 + drift_ppm * 1e-6) + wall_minus_mono
 
 
 CLOCKS = {
@@ -62,9 +46,9 @@ def test_offsets_and_drift_are_recovered_and_frames_align(colony_config: Callabl
         estimate = frames["timestamp_conductor"].to_numpy(dtype=float)
         real = true_conductor_us(
             frames["timestamp_frame"].to_numpy(dtype=float),
-            clock["sim_clock_offset"],
-            clock.get("sim_clock_drift_ppm", 0.0),
-            truth,
+            offset_s=clock["sim_clock_offset"],
+            drift_ppm=clock.get("sim_clock_drift_ppm", 0.0),
+            wall_minus_mono=truth,
         )
         errors[name] = np.abs(estimate - real).max()
         refit = refit_conductor_times(folder, name)["timestamp_conductor"].to_numpy(dtype=float)
@@ -105,9 +89,9 @@ def test_sync_box_edges_land_on_every_camera(colony_config: Callable[..., Path])
         assert np.abs(on_conductor - sent).max() < 2000, (name, np.abs(on_conductor - sent).max())
         real = true_conductor_us(
             recorded["timestamp_frame"].to_numpy(dtype=float),
-            clock["sim_clock_offset"],
-            clock.get("sim_clock_drift_ppm", 0.0),
-            truth,
+            offset_s=clock["sim_clock_offset"],
+            drift_ppm=clock.get("sim_clock_drift_ppm", 0.0),
+            wall_minus_mono=truth,
         )
         assert np.abs(real - sent).max() < 2000  # the edges really happened when the box said
     by_ttl = aligned_frames(folder, reference="cam1", method="ttl")
