@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, Optional
 
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.testing import write_simulated_config
@@ -36,16 +37,23 @@ def time_conductor(config: Path, repeats: int) -> list[float]:
     return times
 
 
-def time_startup(cameras: int, repeats: int, workdir: Path) -> list[float]:
-    config = write_simulated_config(
-        workdir / f"startup_{cameras}.config",
-        data_path=workdir / f"startup_{cameras}",
+def bench_config(
+    workdir: Path, name: str, cameras: int, *, log: Optional[dict[str, Any]] = None, **options: Any
+) -> Path:
+    """A simulated colony at the benchmark's settings: 640x480 @ 90 fps, no log file."""
+    return write_simulated_config(
+        workdir / f"{name}.config",
+        data_path=workdir / name,
         cameras=cameras,
         framerate=90,
         resolution=(640, 480),
-        log={"log_to_file": False},
+        log={"log_to_file": False, **(log or {})},
+        **options,
     )
-    return time_conductor(config, repeats)
+
+
+def time_startup(cameras: int, repeats: int, workdir: Path) -> list[float]:
+    return time_conductor(bench_config(workdir, f"startup_{cameras}", cameras), repeats)
 
 
 def ssh_startup(counts: list[int], repeats: int, workdir: Path) -> None:
@@ -55,15 +63,13 @@ def ssh_startup(counts: list[int], repeats: int, workdir: Path) -> None:
     with SshTestBed(workdir / "bed", max(counts)) as bed:
         print(f"(test bed: {'network namespaces' if bed.use_namespaces else 'loopback'}, one sshd per host)")
         for count in counts:
-            config = write_simulated_config(
-                workdir / f"ssh_{count}.config",
-                data_path=workdir / f"ssh_{count}",
-                cameras=count,
-                framerate=90,
-                resolution=(640, 480),
+            config = bench_config(
+                workdir,
+                f"ssh_{count}",
+                count,
                 general={"rpi_username": bed.user, "remote_python_interpreter": sys.executable,
                          "ssh_config_file": str(bed.ssh_config)},
-                log={"address": bed.central_address, "log_to_file": False},
+                log={"address": bed.central_address},
                 control={"address": bed.central_address},
                 per_camera={f"cam{i}": {"address": bed.hosts[i].address, "launcher": "ssh"} for i in range(count)},
             )  # fmt: skip
@@ -85,14 +91,7 @@ def print_times(label: str, times: list[float]) -> None:
 
 
 def drop_test(seconds: float, workdir: Path) -> dict[str, dict[str, float]]:
-    config = write_simulated_config(
-        workdir / "drops.config",
-        data_path=workdir / "drops",
-        cameras=4,
-        framerate=90,
-        resolution=(640, 480),
-        log={"log_to_file": False},
-    )
+    config = bench_config(workdir, "drops", 4)
     with Conductor(config_file=config) as conductor:
         conductor.start_acquisition()
         threading.Event().wait(seconds)  # the recording under test
