@@ -37,10 +37,19 @@ def time_conductor(config: Path, repeats: int) -> list[float]:
     return times
 
 
+START_DELAY = 0.5  # [control] start_delay; set by --start-delay
+
+
 def bench_config(
-    workdir: Path, name: str, cameras: int, *, log: Optional[dict[str, Any]] = None, **options: Any
+    workdir: Path,
+    name: str,
+    cameras: int,
+    *,
+    log: Optional[dict[str, Any]] = None,
+    control: Optional[dict[str, Any]] = None,
+    **options: Any,
 ) -> Path:
-    """A simulated colony at the benchmark's settings: 640x480 @ 90 fps, no log file."""
+    """A simulated colony at the benchmark's settings: 640x480 @ 90 fps, no log file, the chosen start delay."""
     return write_simulated_config(
         workdir / f"{name}.config",
         data_path=workdir / name,
@@ -48,6 +57,7 @@ def bench_config(
         framerate=90,
         resolution=(640, 480),
         log={"log_to_file": False, **(log or {})},
+        control={"start_delay": START_DELAY, **(control or {})},
         **options,
     )
 
@@ -108,10 +118,15 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--drop-seconds", type=float, default=60.0, help="0 skips the dropped-frames test")
     parser.add_argument("--launcher", choices=["local", "ssh"], default="local")
+    parser.add_argument(
+        "--start-delay", type=float, default=0.5, help="[control] start_delay: the start's lead time (s)"
+    )
     parser.add_argument("--config", type=Path, default=None, help="time this config (used inside the SSH test bed)")
     parser.add_argument("--label", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    global START_DELAY
+    START_DELAY = args.start_delay
     if args.config is not None:
         print_times(args.label or str(args.config.name), time_conductor(args.config, args.repeats))
         return 0
@@ -119,7 +134,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="rcc-bench-") as tmp:
         workdir = Path(tmp)
         counts = [int(c) for c in args.cameras.split(",")]
-        print(f"startup ({args.launcher} launcher): Conductor(...) to every camera confirmed recording")
+        print(
+            f"startup ({args.launcher} launcher, start_delay {args.start_delay:g} s): Conductor(...) to all recording"
+        )
         print(f"{'cameras':>7} {'median s':>9} {'min s':>7} {'max s':>7}")
         if args.launcher == "ssh":
             ssh_startup(counts, args.repeats, workdir)
