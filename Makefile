@@ -11,8 +11,15 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The real picamera2 for the tests, without its dependencies (see the test extra in pyproject.toml). python-prctl
+# is built when the libcap headers are there (CI installs them); otherwise the fake kernel layer stands in for it.
+PICAMERA2 ?= picamera2==0.3.38
+
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(PICAMERA2)'
+	$(BIN)/python -m pip install --quiet python-prctl 2>/dev/null \
+		|| echo "python-prctl not built (no libcap headers): tests use the fake kernel layer's prctl"
 	touch $@
 
 venv: $(VENV)/.installed

@@ -44,6 +44,23 @@ class CameraClock:
         return self.from_monotonic(time.monotonic())
 
 
+def boottime_clock() -> CameraClock:
+    """A camera clock on CLOCK_BOOTTIME, the clock of libcamera's SensorTimestamp (on Linux it differs from the
+    monotonic clock only by the time the machine spent suspended, measured here once, back to back)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:  # not Linux: libcamera does not run there either
+        return CameraClock()
+    best: Optional[tuple[float, float]] = None
+    for _ in range(5):
+        before = time.monotonic()
+        boot = time.clock_gettime(boottime)
+        after = time.monotonic()
+        if best is None or after - before < best[0]:
+            best = (after - before, boot - (before + after) / 2)
+    assert best is not None
+    return CameraClock(offset_s=best[1])
+
+
 @dataclass(frozen=True)
 class ClockSample:
     """One request/reply exchange: sent and received on the camera clock, answered on the conductor's clock."""

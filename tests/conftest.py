@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +35,33 @@ def no_leftover_agents() -> Iterator[None]:
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, f"agent processes outlived the test: {left}"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Factory: ``small_disk("160k")`` mounts a tmpfs of that size (root only; CI runs as root) and returns it.
+
+    On teardown it must unmount cleanly: a file left open on it fails the test.
+    """
+    mounts: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"small-disk-{len(mounts)}"
+        folder.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            if IN_CI:
+                pytest.fail(f"CI runs as root and must be able to mount a tmpfs: {done.stderr}")
+            pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        unmounted = subprocess.run(["umount", str(folder)], capture_output=True, text=True)
+        assert unmounted.returncode == 0, f"files left open on the small disk: {unmounted.stderr}"
 
 
 @pytest.fixture

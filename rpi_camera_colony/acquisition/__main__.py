@@ -1,7 +1,8 @@
 """``rcc_acquisition`` / ``python -m rpi_camera_colony.acquisition``: run one camera's agent.
 
 Normally started by the conductor. The original package's arguments are accepted. With ``--auto-start`` it records
-on its own (settings from the arguments) until ``--max-acquisition-time`` or Ctrl-C, conductor or not.
+on its own (settings from the arguments) until ``--max-acquisition-time`` or Ctrl-C, conductor or not. With
+``--selftest`` it checks this Pi and records a few seconds to verify it (see :mod:`.selftest`), then exits.
 """
 
 from __future__ import annotations
@@ -73,14 +74,75 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("W", "H"),
         help="resolution (--auto-start)",
     )
+    selftest = parser.add_argument_group("Selftest (run on each Pi after setting it up)")
+    selftest.add_argument(
+        "--selftest",
+        action="store_true",
+        help="check this machine, record a few seconds and verify them; exit 0 only if everything holds",
+    )
+    selftest.add_argument("--selftest-seconds", type=float, default=3.0, help="length of the test recording")
+    selftest.add_argument("--keep", action="store_true", help="keep the test recording (its folder is printed)")
+    selftest.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="colony config file: test with the settings of camera --instance-name from it (else -fps/-res)",
+    )
     agent.add_argument("-s", "--stream-video", action="store_true", help="accepted for compatibility")
     agent.add_argument("-sip", "--stream-ip", default="", help="accepted for compatibility")
     agent.add_argument("-sport", "--stream-port", type=int, default=8001, help="accepted for compatibility")
     return parser
 
 
+def run_selftest(args: argparse.Namespace) -> int:
+    """``--selftest``: print the report; 0 when every line holds, 1 when one failed, 2 for bad arguments."""
+    from rpi_camera_colony.acquisition import selftest
+    from rpi_camera_colony.config.loading import controller_from_dict, load_config
+    from rpi_camera_colony.exc import ColonyError
+
+    data_path, max_time = args.data_path, args.max_acquisition_time
+    try:
+        if args.config:
+            colony = load_config(args.config)
+            if args.instance_name not in colony.controllers:
+                known = ", ".join(colony.controllers) or "none"
+                print(
+                    f"rcc_acquisition: no camera {args.instance_name!r} in {args.config} (cameras: {known}); "
+                    "pass --instance-name",
+                    file=sys.stderr,
+                )
+                return 2
+            settings = colony.controllers[args.instance_name]
+            data_path, max_time = colony.general.remote_data_path, colony.general.max_acquisition_time
+        else:
+            settings = controller_from_dict(
+                {"name": args.instance_name, "framerate": args.framerate, "resolution": list(args.resolution)}
+            )
+    except ColonyError as err:
+        print(f"rcc_acquisition: {err}", file=sys.stderr)
+        return 2
+    if args.selftest_seconds <= 0:
+        print("rcc_acquisition: --selftest-seconds must be more than 0", file=sys.stderr)
+        return 2
+    options = selftest.SelftestOptions(
+        settings=settings,
+        data_path=data_path,
+        seconds=args.selftest_seconds,
+        keep=args.keep,
+        camera_backend=args.camera_backend,
+        ttl_backend=args.ttl_backend,
+        max_acquisition_time=max_time,
+    )
+    checks = selftest.run_selftest(options)
+    print(selftest.report(checks))
+    return selftest.exit_code(checks)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.selftest:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return run_selftest(args)
     logging.basicConfig(
         level=args.log_level, format=f"%(asctime)s {args.instance_name} %(levelname)s %(name)s: %(message)s"
     )

@@ -68,6 +68,8 @@ class PiAcquisitionControl:
         heartbeat_interval: seconds between heartbeats.
         camera_backend, ttl_backend: force a backend (else the config key, ``RCC_*_BACKEND``, then ``auto``).
         clock: the camera clock (simulated backends only).
+        backend_factory: builds the camera and TTL backends (gives the hardware libraries what a test or a special
+            set-up injects, e.g. gpiozero's MockFactory); default: :class:`~.backends.BackendFactory`.
         parent_pid: the conductor's pid when it started this agent as a local process. If that process is gone,
             a recording goes on until it is stopped or reaches max_acquisition_time (nothing is lost), and an idle
             agent exits instead of lingering.
@@ -89,6 +91,7 @@ class PiAcquisitionControl:
         ttl_backend: Optional[str] = None,
         clock: Optional[CameraClock] = None,
         parent_pid: Optional[int] = None,
+        backend_factory: Optional[backends.BackendFactory] = None,
     ) -> None:
         self.instance_name = check_name_part("instance name", instance_name)
         self.data_path = data_path
@@ -96,6 +99,7 @@ class PiAcquisitionControl:
         self.heartbeat_interval = heartbeat_interval
         self._camera_override = camera_backend
         self._ttl_override = ttl_backend
+        self._factory = backend_factory or backends.BackendFactory()
         self.clock = clock or CameraClock()
         self.state = "idle"
         self.settings: Optional[ControllerSettings] = None
@@ -155,7 +159,7 @@ class PiAcquisitionControl:
         clock = self.clock
         if camera_name == "simulated":
             clock = CameraClock(offset_s=settings.sim_clock_offset, drift_ppm=settings.sim_clock_drift_ppm)
-        self.camera = backends.create_camera(camera_name, clock=clock)
+        self.camera = self._factory.create_camera(camera_name, clock=clock)
         logger.info("%s; %s", camera_reason, ttl_reason)
         self._unsupported = self.camera.configure(settings)
         # Frames, TTL edges and clock sync all use the camera's clock (e.g. the GPU clock of legacy picamera).
@@ -163,7 +167,7 @@ class PiAcquisitionControl:
         if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
             self.clock_sync.use_clock(clock)
         self.clock = clock
-        self.ttl = backends.create_ttl(ttl_name, clock=clock)
+        self.ttl = self._factory.create_ttl(ttl_name, clock=clock)
         if self._unsupported:
             logger.warning("settings without effect on the %s camera: %s", camera_name, ", ".join(self._unsupported))
         self._backend_info = BackendInfo(camera_name, ttl_name, camera_reason, ttl_reason)

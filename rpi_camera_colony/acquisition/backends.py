@@ -11,7 +11,8 @@ import importlib.util
 import logging
 import os
 import sys
-from typing import Optional
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
@@ -36,6 +37,28 @@ def _importable(module: str) -> bool:
         return False
 
 
+#: What each Raspberry Pi backend needs besides its own library before ``auto`` picks it: picamera2 is a pure
+#: Python package that installs anywhere, but records only over libcamera's bindings; gpiozero installs anywhere
+#: too, but drives pins only through a pin library (lgpio on Bookworm, RPi.GPIO or pigpio on older systems) or the
+#: pin factory named by GPIOZERO_PIN_FACTORY.
+_NEEDS_ANY = {"picamera2": ("libcamera",), "gpiozero": ("lgpio", "RPi.GPIO", "pigpio")}
+
+
+def usable(name: str) -> tuple[bool, str]:
+    """Whether ``auto`` may pick the hardware backend ``name`` here, and why (or why not)."""
+    library = _MODULES[name]
+    if not _importable(library):
+        return False, f"{library} is not installed"
+    needs = _NEEDS_ANY.get(name, ())
+    if name == "gpiozero" and os.environ.get("GPIOZERO_PIN_FACTORY"):
+        return True, f"{library} is installed (pin factory from GPIOZERO_PIN_FACTORY)"
+    found = [module for module in needs if _importable(module)]
+    if needs and not found:
+        wanted = needs[0] if len(needs) == 1 else f"any of {', '.join(needs)}"
+        return False, f"{library} is installed, but not {wanted}"
+    return True, f"{library} is installed" + (f" with {found[0]}" if found else "")
+
+
 def resolve(
     kind: str, requested: Optional[str], configured: str, known: tuple[str, ...], env_var: str
 ) -> tuple[str, str]:
@@ -57,56 +80,80 @@ def resolve(
                 )
             if value != "auto":
                 return value, f"{kind} backend '{value}' chosen by {source}"
-    hardware = [name for name in known if name != "simulated" and _importable(_MODULES[name])]
-    if hardware:
-        return hardware[0], f"{kind} backend '{hardware[0]}' chosen by auto: {_MODULES[hardware[0]]} is installed"
-    return "simulated", f"{kind} backend 'simulated' chosen by auto: no Raspberry Pi {kind} library is installed"
+    skipped = []
+    for name in known:
+        if name == "simulated":
+            continue
+        ok, why = usable(name)
+        if ok:
+            return name, f"{kind} backend '{name}' chosen by auto: {why}"
+        if _importable(_MODULES[name]):
+            skipped.append(why)
+    detail = f" ({'; '.join(skipped)})" if skipped else ""
+    return "simulated", f"{kind} backend 'simulated' chosen by auto: no usable Raspberry Pi {kind} library{detail}"
 
 
-def _not_available(kind: str, name: str) -> BackendError:
+def _not_available(kind: str, name: str, why: str) -> BackendError:
     return BackendError(
-        f"{kind} backend '{name}' needs the Python package {_MODULES[name]}, which is not installed here "
-        f"(on a Raspberry Pi see the README's Pi setup; anywhere else use {kind}_backend = simulated)"
+        f"{kind} backend '{name}' cannot run here: {why} (on a Raspberry Pi see the README's Pi setup: picamera2 "
+        f"and libcamera come from apt, used from a venv made with --system-site-packages; anywhere else use "
+        f"{kind}_backend = simulated)"
     )
 
 
-def create_camera(name: str, *, clock: CameraClock) -> CameraBackend:
-    """Build a camera backend by name.
+@dataclass(frozen=True)
+class BackendFactory:
+    """Builds the backends an agent uses; what it is given is handed to the hardware libraries.
 
-    Raises:
-        BackendError: if it cannot be used on this machine.
+    Args:
+        gpio_pin_factory: a gpiozero pin factory for the gpiozero TTL backend (e.g. gpiozero's own
+            ``MockFactory()`` in tests); None: gpiozero's default choice (lgpio on Raspberry Pi OS Bookworm).
+        camera_num: which camera the Raspberry Pi camera backends open (boards with two camera ports).
     """
-    if name == "simulated":
-        from rpi_camera_colony.acquisition.cameras.simulated import SimulatedCamera
 
-        return SimulatedCamera(clock=clock)
-    if not _importable(_MODULES[name]):
-        raise _not_available("camera", name)
-    if name == "picamera2":
-        from rpi_camera_colony.acquisition.cameras.picamera2_backend import Picamera2Camera
+    gpio_pin_factory: Any = None
+    camera_num: int = 0
 
-        return Picamera2Camera()
-    from rpi_camera_colony.acquisition.cameras.picamera_backend import PicameraCamera
+    def create_camera(self, name: str, *, clock: CameraClock) -> CameraBackend:
+        """Build a camera backend by name.
 
-    return PicameraCamera()
+        Raises:
+            BackendError: if it cannot be used on this machine.
+        """
+        if name == "simulated":
+            from rpi_camera_colony.acquisition.cameras.simulated import SimulatedCamera
 
+            return SimulatedCamera(clock=clock)
+        ok, why = usable(name)
+        if not ok:
+            raise _not_available("camera", name, why)
+        if name == "picamera2":
+            from rpi_camera_colony.acquisition.cameras.picamera2_backend import Picamera2Camera
 
-def create_ttl(name: str, *, clock: CameraClock) -> TTLBackend:
-    """Build a TTL backend by name.
+            return Picamera2Camera(camera_num=self.camera_num)
+        from rpi_camera_colony.acquisition.cameras.picamera_backend import PicameraCamera
 
-    Raises:
-        BackendError: if it cannot be used on this machine.
-    """
-    if name == "simulated":
-        from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
+        return PicameraCamera(camera_num=self.camera_num)
 
-        return SimulatedTTL(clock=clock)
-    if not _importable(_MODULES[name]):
-        raise _not_available("ttl", name)
-    if name == "gpiozero":
-        from rpi_camera_colony.acquisition.ttl.gpiozero_backend import GpiozeroTTL
+    def create_ttl(self, name: str, *, clock: CameraClock) -> TTLBackend:
+        """Build a TTL backend by name.
 
-        return GpiozeroTTL(clock=clock)
-    from rpi_camera_colony.acquisition.ttl.rpigpio_backend import RPiGPIOTTL
+        Raises:
+            BackendError: if it cannot be used on this machine.
+        """
+        if name == "simulated":
+            from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 
-    return RPiGPIOTTL(clock=clock)
+            return SimulatedTTL(clock=clock)
+        ok, why = usable(name)
+        if name == "gpiozero" and self.gpio_pin_factory is not None and _importable("gpiozero"):
+            ok = True  # the injected pin factory drives the pins
+        if not ok:
+            raise _not_available("ttl", name, why)
+        if name == "gpiozero":
+            from rpi_camera_colony.acquisition.ttl.gpiozero_backend import GpiozeroTTL
+
+            return GpiozeroTTL(clock=clock, pin_factory=self.gpio_pin_factory)
+        from rpi_camera_colony.acquisition.ttl.rpigpio_backend import RPiGPIOTTL
+
+        return RPiGPIOTTL(clock=clock)

@@ -206,6 +206,7 @@ class Recording:
         if self.status in ("stopped", "failed"):
             return self.summary()
         self.camera.stop()
+        self.ttl.drain()  # the last frames' pulses are on the wire before the summary counts them
         self.ttl.watch(None)
         self._close_files()
         self.stop_time = self._now()

@@ -1,12 +1,17 @@
-"""Faithful fakes of the Raspberry Pi libraries (picamera2 + libcamera, picamera, gpiozero, RPi.GPIO).
+"""Test doubles for what the Raspberry Pi libraries need from the hardware, for this package's tests and yours.
 
-They implement the documented API surface this package uses, validate arguments as the real libraries document,
-record every call (``.calls``), and produce frames and edges on real threads with real timestamps, so the
-hardware backends run end to end on any machine. Install them with :func:`installed`::
+- picamera2 and gpiozero run as themselves. Under picamera2 only the kernel layer is faked: libcamera's bindings,
+  the DMA-heap allocator and the board probe (:mod:`rpi_camera_colony.fakes.libcamera`). gpiozero is given its own
+  ``MockFactory`` (``pin_factory=``), as its documentation recommends for tests.
+- The legacy picamera (needs the Pi's MMAL libraries) and RPi.GPIO (refuses to import off a Pi) are strict fakes
+  with the real signatures and assertion helpers (:mod:`.picamera`, :mod:`.rpigpio`).
 
-    with installed("picamera2", "gpiozero") as fakes:
-        ...                         # import picamera2 / gpiozero gets the fakes
-        fakes["picamera2"].cameras  # every Picamera2 created, with its calls
+Install them with :func:`installed`; each install has its own state::
+
+    with installed("picamera2", "picamera", "rpi_gpio") as fakes:
+        ...                              # import picamera2 gets the real one, on a fake libcamera
+        fakes["picamera2"].cameras[0]    # the fake sensor, with its assertion helpers
+        fakes["rpi_gpio"].pulses(8)      # rising edges written to board pin 8
 """
 
 from __future__ import annotations
@@ -17,53 +22,56 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-FAKE_MODULES = ("picamera2", "picamera", "gpiozero", "rpi_gpio")
-
-
-def _modules(name: str) -> dict[str, types.ModuleType]:
-    if name == "picamera2":
-        from rpi_camera_colony.fakes import picamera2 as fake
-
-        return {
-            "picamera2": fake.module(),
-            "picamera2.encoders": fake.encoders_module(),
-            "picamera2.outputs": fake.outputs_module(),
-            "libcamera": fake.libcamera_module(),
-        }
-    if name == "picamera":
-        from rpi_camera_colony.fakes import picamera as legacy
-
-        return {"picamera": legacy.module()}
-    if name == "gpiozero":
-        from rpi_camera_colony.fakes import gpiozero as zero
-
-        return {"gpiozero": zero.module()}
-    if name == "rpi_gpio":
-        from rpi_camera_colony.fakes import rpigpio
-
-        gpio = rpigpio.module()
-        package = types.ModuleType("RPi")
-        package.GPIO = gpio  # type: ignore[attr-defined]
-        return {"RPi": package, "RPi.GPIO": gpio}
-    raise ValueError(f"no fake for {name!r}: choose from {', '.join(FAKE_MODULES)}")
+FAKE_MODULES = ("picamera2", "picamera", "rpi_gpio")
 
 
 @contextlib.contextmanager
-def installed(*names: str) -> Iterator[dict[str, Any]]:
-    """Put fakes in ``sys.modules`` for the duration; yields the top-level fake modules by name."""
-    saved: dict[str, Any] = {}
-    top: dict[str, Any] = {}
-    for name in names:
-        modules = _modules(name)
-        top[name] = next(iter(modules.values())) if name != "rpi_gpio" else modules["RPi.GPIO"]
-        for module_name, module in modules.items():
-            saved.setdefault(module_name, sys.modules.get(module_name))
-            sys.modules[module_name] = module
+def _in_sys_modules(modules: dict[str, types.ModuleType]) -> Iterator[None]:
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
     try:
-        yield top
+        yield
     finally:
-        for module_name, previous in saved.items():
+        for name, previous in saved.items():
             if previous is None:
-                sys.modules.pop(module_name, None)
+                sys.modules.pop(name, None)
             else:
-                sys.modules[module_name] = previous
+                sys.modules[name] = previous
+
+
+@contextlib.contextmanager
+def installed(*names: str, platform: str = "pisp") -> Iterator[dict[str, Any]]:
+    """Install the named fakes for the duration; yields each one's handle by name.
+
+    ``platform`` ("pisp": Raspberry Pi 5, "vc4": Pi 4 and older) is the board picamera2 believes it runs on.
+
+    Raises:
+        ValueError: for a name not in :data:`FAKE_MODULES`.
+    """
+    unknown = [name for name in names if name not in FAKE_MODULES]
+    if unknown:
+        raise ValueError(f"no fake for {', '.join(map(repr, unknown))}: choose from {', '.join(FAKE_MODULES)}")
+    handles: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        if "picamera" in names:
+            from rpi_camera_colony.fakes.picamera import FakePicameraLibrary
+
+            library = FakePicameraLibrary()
+            stack.enter_context(_in_sys_modules({"picamera": library.module()}))
+            handles["picamera"] = library
+        if "rpi_gpio" in names:
+            from rpi_camera_colony.fakes.rpigpio import FakeGPIO
+
+            gpio = FakeGPIO()
+            module = gpio.module()
+            package = types.ModuleType("RPi")
+            package.GPIO = module  # type: ignore[attr-defined]
+            stack.enter_context(_in_sys_modules({"RPi": package, "RPi.GPIO": module}))
+            handles["rpi_gpio"] = gpio
+        if "picamera2" in names:
+            from rpi_camera_colony.fakes.libcamera import FakeSensor, fake_libcamera
+
+            handles["picamera2"] = stack.enter_context(
+                fake_libcamera(sensors=[FakeSensor.imx477()], platform=platform)
+            )
+        yield handles

@@ -23,8 +23,16 @@ lock_exposure_after    after that many seconds, AeEnable = AwbEnable = False wit
 
 Settings with no libcamera equivalent are reported by name at configure time: led, preview_alpha, still_stats,
 image_denoise (stills only), video_stabilization, color_effects other than None or 128, 128, and the picamera
-extras not listed above. Each frame's SensorTimestamp (ns, CLOCK_MONOTONIC) is its timestamp; the frame number is
-counted from the timestamps so a lost frame leaves a gap.
+extras not listed above.
+
+The pipeline, per frame: libcamera completes a request; picamera2's event loop calls our ``post_callback`` (the
+frame's SensorTimestamp, ns on CLOCK_BOOTTIME, and the time it arrived are noted) and hands the request to the
+encoder, picamera2's own ``H264Encoder`` (the V4L2 hardware encoder on VC4 boards, Pi 4 and older; picamera2
+makes the same name its libav encoder on Pi 5, which has none). The encoder passes each encoded frame to our
+:class:`picamera2.outputs.Output`, which writes it to the recording's file and only then reports the frame (with
+the encoder's real size and keyframe flag) to the agent, which raises the frame's TTL pulse: on every backend the
+pulse marks the moment a frame's encoded data was handed to the file. The frame number is counted from the
+timestamps, so a frame lost anywhere in the pipeline leaves a gap.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import Any, Optional
 
 from rpi_camera_colony.acquisition.cameras.base import (
@@ -41,27 +50,13 @@ from rpi_camera_colony.acquisition.cameras.base import (
     FrameInfo,
     VideoOutput,
 )
-from rpi_camera_colony.clock import CameraClock
+from rpi_camera_colony.clock import CameraClock, boottime_clock
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError
 
 logger = logging.getLogger(__name__)
 
 BUFFER_COUNT = 6
-#: Where the board's model is named (e.g. "Raspberry Pi 5 Model B Rev 1.0").
-MODEL_FILE = "/proc/device-tree/model"
-
-
-def h264_encoder_class(encoders: Any) -> Any:
-    """The hardware H.264 encoder, or on a Raspberry Pi 5 (which has none) picamera2's libav encoder."""
-    try:
-        with open(MODEL_FILE, "rb") as handle:
-            model = handle.read().decode(errors="replace")
-    except OSError:
-        model = ""
-    if "Raspberry Pi 5" in model and hasattr(encoders, "LibavH264Encoder"):
-        return encoders.LibavH264Encoder
-    return encoders.H264Encoder
 
 
 NOT_IN_LIBCAMERA = ("led", "preview_alpha", "still_stats")
@@ -129,6 +124,85 @@ def controls_for(
     return controls, flips, unsupported
 
 
+class _FrameSink:
+    """What one recording's encoder output needs: the file, the agent's callbacks and the frames awaiting encoding.
+
+    ``arrived`` is filled on picamera2's event-loop thread (post_callback) and drained where the encoder delivers
+    (the same thread for libav, the V4L2 encoder's own thread on VC4), hence the lock.
+    """
+
+    def __init__(
+        self, output: Optional[VideoOutput], framerate: int, on_frame: FrameCallback, on_error: ErrorCallback
+    ) -> None:
+        self.output = output
+        self.framerate = framerate
+        self.on_frame = on_frame
+        self.on_error = on_error
+        self.encoder: Any = None
+        self.arrived: deque[tuple[int, float]] = deque()  # (sensor timestamp µs, time.time() on arrival)
+        self.first_us: Optional[int] = None
+        self.carry = 0  # bytes written that belong to no frame yet (a separate header buffer)
+        self.lock = threading.Lock()
+        self.active = True
+
+    def index(self, stamp_us: int) -> int:
+        if self.first_us is None:
+            self.first_us = stamp_us
+        return round((stamp_us - self.first_us) * self.framerate / 1e6)
+
+    def frame_arrived(self, stamp_us: int) -> None:
+        with self.lock:
+            self.arrived.append((stamp_us, time.time()))
+
+    def encoded(self, data: bytes, keyframe: bool, timestamp: Optional[int]) -> None:
+        """An encoded frame: write it, then report it (the agent raises the TTL pulse when it is reported)."""
+        if self.output is not None:
+            self.output.write(data)
+        first = getattr(self.encoder, "firsttimestamp", None)
+        if timestamp is None or first is None:
+            self.carry += len(data)
+            return
+        stamp_us = int(first) + int(timestamp)  # the encoder counts from its first frame's SensorTimestamp
+        with self.lock:
+            while self.arrived and self.arrived[0][0] < stamp_us:
+                self.arrived.popleft()  # not encoded: shows as a gap in the timestamps
+            if not self.arrived or self.arrived[0][0] != stamp_us:
+                self.carry += len(data)
+                return
+            _, sys_time = self.arrived.popleft()
+            size, self.carry = self.carry + len(data), 0
+            index = self.index(stamp_us)
+        if self.active:
+            self.on_frame(FrameInfo(index, stamp_us, sys_time, size, bool(keyframe)))
+
+
+def _output_class() -> type:
+    """A picamera2 ``Output`` (picamera2's extension point for encoded frames) that feeds a :class:`_FrameSink`."""
+    from picamera2.outputs import Output
+
+    class RecordingOutput(Output):  # type: ignore[misc]
+        def __init__(self, sink: _FrameSink) -> None:
+            super().__init__()
+            self.sink = sink
+
+        def outputframe(
+            self,
+            frame: bytes,
+            keyframe: bool = True,
+            timestamp: Optional[int] = None,
+            packet: Any = None,
+            audio: bool = False,
+        ) -> None:
+            if audio or frame is None:
+                return
+            try:
+                self.sink.encoded(bytes(frame), keyframe, timestamp)
+            except Exception as err:  # surfaced to the agent, never raised into the encoder's thread
+                self.sink.on_error(err)
+
+    return RecordingOutput
+
+
 class Picamera2Camera(CameraBackend):
     """Record with picamera2; ``camera_num`` selects the camera on boards with two."""
 
@@ -137,16 +211,15 @@ class Picamera2Camera(CameraBackend):
     def __init__(
         self, *, clock: Optional[CameraClock] = None, camera_num: int = 0, bitrate: Optional[int] = None
     ) -> None:
-        super().__init__(clock=clock or CameraClock())  # SensorTimestamp runs on CLOCK_MONOTONIC
+        super().__init__(clock=clock or boottime_clock())  # SensorTimestamp runs on CLOCK_BOOTTIME
         self.camera_num = camera_num
         self.bitrate = bitrate
         self._camera: Any = None
         self._settings: Optional[ControllerSettings] = None
         self._lock = threading.Lock()
+        self._sink: Optional[_FrameSink] = None
+        self._encoder: Any = None
         self._first_us: Optional[int] = None
-        self._on_frame: Optional[FrameCallback] = None
-        self._on_error: Optional[ErrorCallback] = None
-        self._recording = False
         self._timer: Optional[threading.Timer] = None
         self._locked = False
 
@@ -160,21 +233,36 @@ class Picamera2Camera(CameraBackend):
             try:
                 self._camera = Picamera2(self.camera_num)
             except (RuntimeError, IndexError) as err:
-                raise BackendError(f"no camera {self.camera_num} found by libcamera: {err}") from None
+                cause = f" ({err.__cause__})" if err.__cause__ is not None else ""
+                raise BackendError(f"no camera {self.camera_num} could be opened by libcamera: {err}{cause}") from None
         pixel_array = tuple(self._camera.camera_properties.get("PixelArraySize", settings.resolution))
         controls, flips, unsupported = controls_for(settings, (int(pixel_array[0]), int(pixel_array[1])))
         try:
             config = self._camera.create_video_configuration(
-                main={"size": settings.resolution, "format": "YUV420"},
+                main={"size": tuple(settings.resolution), "format": "YUV420"},
                 controls=controls,
                 transform=Transform(**flips),
                 buffer_count=BUFFER_COUNT,
             )
             self._camera.configure(config)
-        except (RuntimeError, ValueError) as err:
+        except (RuntimeError, ValueError, TypeError, KeyError) as err:
             raise BackendError(f"the camera refused the settings: {err}") from None
+        size = tuple(self._camera.camera_config["main"]["size"])
+        if size != tuple(settings.resolution):
+            raise BackendError(
+                f"resolution {settings.resolution[0]}x{settings.resolution[1]}: libcamera can only give "
+                f"{size[0]}x{size[1]} on this camera; set that resolution (or one the sensor's modes allow)"
+            )
         self._settings = settings
         return unsupported
+
+    @property
+    def encoder_name(self) -> str:
+        """The class name of the H.264 encoder picamera2 gives this board (``H264Encoder`` = V4L2 hardware)."""
+        from picamera2 import encoders
+
+        encoder = encoders.H264Encoder
+        return "LibavH264Encoder" if encoder is getattr(encoders, "LibavH264Encoder", None) else encoder.__name__
 
     def start(
         self,
@@ -189,61 +277,63 @@ class Picamera2Camera(CameraBackend):
         with self._lock:
             self._first_us = None
             self._locked = False
-            self._on_frame, self._on_error = on_frame, on_error
-        self._camera.post_callback = self._frame
+            self._sink = _FrameSink(output, self._settings.framerate, on_frame, on_error)
+        self._camera.post_callback = self._arrived
         wait = 0.0 if start_at_us is None else self.clock.to_monotonic(start_at_us) - time.monotonic()
         if wait > 0:  # libcamera starts when asked: begin at the common start time, without blocking the agent
-            self._timer = threading.Timer(wait, self._begin, args=(output, True))
+            self._timer = threading.Timer(wait, self._begin, args=(output is not None, True))
             self._timer.start()
         else:
-            self._begin(output, False)
+            self._begin(output is not None, False)
 
-    def _begin(self, output: Optional[VideoOutput], deferred: bool) -> None:
+    def _begin(self, record: bool, deferred: bool) -> None:
         from picamera2 import encoders
-        from picamera2.outputs import FileOutput
 
-        assert self._settings is not None
+        sink, settings = self._sink, self._settings
+        assert sink is not None and settings is not None
         try:
-            if output is None:
+            if not record:
                 self._camera.start()
             else:
-                encoder = h264_encoder_class(encoders)(bitrate=self.bitrate, iperiod=self._settings.framerate)
-                self._camera.start_recording(encoder, FileOutput(output))
-        except RuntimeError as err:
+                fps = settings.framerate
+                encoder = encoders.H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=fps, framerate=fps)
+                sink.encoder = encoder
+                self._camera.start_recording(encoder, _output_class()(sink))
+                self._encoder = encoder
+        except (RuntimeError, OSError) as err:
             self._camera.post_callback = None
-            failure = BackendError(f"the camera did not start: {err}")
+            failure = BackendError(f"the camera did not start ({type(err).__name__}): {err}")
             if not deferred:
                 raise failure from None
-            if self._on_error is not None:
-                self._on_error(failure)
-            return
-        self._recording = output is not None
+            sink.on_error(failure)
 
-    def _frame(self, request: Any) -> None:
-        """post_callback: runs on picamera2's thread for every frame."""
+    def _arrived(self, request: Any) -> None:
+        """post_callback: runs on picamera2's event-loop thread for every frame, before it is encoded."""
+        sink, settings = self._sink, self._settings
+        if sink is None or settings is None:
+            return
         try:
             metadata = request.get_metadata()
             stamp_us = int(metadata["SensorTimestamp"]) // 1000
-            assert self._settings is not None
             with self._lock:
                 if self._first_us is None:
                     self._first_us = stamp_us
-                index = round((stamp_us - self._first_us) * self._settings.framerate / 1e6)
-                callback = self._on_frame
                 lock_now = (
                     not self._locked
-                    and self._settings.lock_exposure_after > 0
-                    and stamp_us - self._first_us >= self._settings.lock_exposure_after * 1e6
+                    and settings.lock_exposure_after > 0
+                    and stamp_us - self._first_us >= settings.lock_exposure_after * 1e6
                 )
                 if lock_now:
                     self._locked = True
             if lock_now:
                 self._lock_exposure(metadata)
-            if callback is not None:
-                callback(FrameInfo(index, stamp_us, time.time(), 0, index % self._settings.framerate == 0))
+            if sink.encoder is None:  # preview: nothing is encoded, the frame is reported as it arrives
+                if sink.active:
+                    sink.on_frame(FrameInfo(sink.index(stamp_us), stamp_us, time.time(), 0, False))
+            else:
+                sink.frame_arrived(stamp_us)
         except Exception as err:  # surfaced to the agent, never raised into picamera2's thread
-            if self._on_error is not None:
-                self._on_error(err)
+            sink.on_error(err)
 
     def _lock_exposure(self, metadata: dict[str, Any]) -> None:
         """Fix exposure and white balance where the automatic algorithms have settled."""
@@ -264,17 +354,22 @@ class Picamera2Camera(CameraBackend):
             self._timer.cancel()
             self._timer.join()
             self._timer = None
-        with self._lock:
-            self._on_frame = None
-        if self._recording:
-            self._camera.stop_recording()
-            self._recording = False
-        else:
-            self._camera.stop()
-        self._camera.post_callback = None
+        sink = self._sink
+        try:
+            if self._encoder is not None:
+                self._camera.stop_recording()  # the encoder's last frames still reach the file and the agent
+            elif self._camera.started:
+                self._camera.stop()
+        finally:
+            if sink is not None:
+                sink.active = False
+            self._encoder = None
+            self._camera.post_callback = None
 
     def close(self) -> None:
         if self._camera is not None:
-            self.stop()
-            self._camera.close()
-            self._camera = None
+            try:
+                self.stop()
+            finally:
+                camera, self._camera = self._camera, None
+                camera.close()

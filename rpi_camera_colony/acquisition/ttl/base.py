@@ -32,6 +32,10 @@ class TTLBackend(abc.ABC):
     def pulse(self) -> int:
         """Start one output pulse of ``out_duration`` without blocking; return its start time (µs, camera clock)."""
 
+    def drain(self) -> None:
+        """Return when every pulse started so far has ended on the wire (a no-op where pulses are not scheduled)."""
+        return None
+
     @abc.abstractmethod
     def watch(self, on_edge: Optional[EdgeCallback]) -> None:
         """Report input edges to ``on_edge`` (None stops reporting)."""

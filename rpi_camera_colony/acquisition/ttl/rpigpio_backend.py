@@ -1,19 +1,18 @@
 """TTL lines through RPi.GPIO (older Raspberry Pi OS; not on Pi 5), in BOARD numbering as the original package.
 
-The pulse goes high on the frame's thread and a small worker thread takes it low ``ttl_out_duration`` later, so a
-frame is never held up (the original slept 1 ms inside the encoder callback). Input edges (both directions) are
+The pulses are driven by a :class:`~.pulses.PulseTrain`: high on the frame's thread, low ``ttl_out_duration``
+later from a worker, each pulse distinct even when frames arrive back to back, so a frame is never held up (the
+original slept 1 ms inside the encoder callback). Input edges (both directions) are
 stamped on the camera clock in RPi.GPIO's callback thread.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-import time
 from typing import Any, Optional
 
 from rpi_camera_colony.acquisition.ttl.base import EdgeCallback, TTLBackend
+from rpi_camera_colony.acquisition.ttl.pulses import PulseTrain
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.exc import BackendError
 
@@ -29,10 +28,9 @@ class RPiGPIOTTL(TTLBackend):
         self._pins: list[int] = []
         self._out_pin = -1
         self._in_pin = -1
-        self._duration = 0.001
         self._on_edge: Optional[EdgeCallback] = None
-        self._lows: queue.Queue[Optional[float]] = queue.Queue()
-        self._worker: Optional[threading.Thread] = None
+        self._train: Optional[PulseTrain] = None
+        self._detecting = False  # edge detection enabled on the input pin
 
     def setup(self, *, out_pin: int, in_pin: int, out_duration: float) -> None:
         try:
@@ -43,7 +41,7 @@ class RPiGPIOTTL(TTLBackend):
             raise BackendError(f"ttl_out_pin and ttl_in_pin are both {out_pin}: use two different pins")
         self.close()
         self._gpio = GPIO
-        self._out_pin, self._in_pin, self._duration = out_pin, in_pin, out_duration
+        self._out_pin, self._in_pin = out_pin, in_pin
         try:
             GPIO.setwarnings(False)
             GPIO.setmode(GPIO.BOARD)
@@ -54,11 +52,12 @@ class RPiGPIOTTL(TTLBackend):
                 GPIO.setup(in_pin, GPIO.IN, pull_up_down=GPIO.PUD_DOWN)
                 self._pins.append(in_pin)
                 GPIO.add_event_detect(in_pin, GPIO.BOTH, callback=self._edge)
+                self._detecting = True
         except (RuntimeError, ValueError) as err:
             self.close()
             raise BackendError(f"TTL pins out {out_pin} / in {in_pin} (board numbering): {err}") from None
-        self._worker = threading.Thread(target=self._lower, name="rcc-ttl-pulse", daemon=True)
-        self._worker.start()
+        if out_pin >= 0:
+            self._train = PulseTrain(lambda level: GPIO.output(out_pin, GPIO.HIGH if level else GPIO.LOW), out_duration)
 
     def _edge(self, channel: int) -> None:
         stamp = self.clock.now_us()
@@ -66,34 +65,25 @@ class RPiGPIOTTL(TTLBackend):
         if callback is not None and self._gpio is not None:
             callback(int(self._gpio.input(channel)), stamp)
 
-    def _lower(self) -> None:
-        while True:
-            due = self._lows.get()
-            if due is None:
-                return
-            wait = due - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)  # the pulse's own length: pacing, not waiting for another process
-            self._gpio.output(self._out_pin, self._gpio.LOW)
-
     def pulse(self) -> int:
-        stamp = self.clock.now_us()
-        if self._out_pin >= 0 and self._gpio is not None:
-            self._gpio.output(self._out_pin, self._gpio.HIGH)
-            self._lows.put(time.monotonic() + self._duration)
-        return stamp
+        train = self._train
+        return self.clock.now_us() if train is None else self.clock.from_monotonic(train.pulse())
+
+    def drain(self) -> None:
+        if self._train is not None:
+            self._train.drain()
 
     def watch(self, on_edge: Optional[EdgeCallback]) -> None:
         self._on_edge = on_edge
 
     def close(self) -> None:
         self._on_edge = None
-        if self._worker is not None:
-            self._lows.put(None)
-            self._worker.join()
-            self._worker = None
-        if self._gpio is not None and self._pins:
-            if self._in_pin >= 0:
-                self._gpio.remove_event_detect(self._in_pin)
+        if self._train is not None:
+            self._train.close()
+            self._train = None
+        if self._gpio is not None and self._detecting:
+            self._gpio.remove_event_detect(self._in_pin)
+        self._detecting = False
+        if self._gpio is not None and self._pins:  # only the pins set up: RPi.GPIO refuses others
             self._gpio.cleanup(self._pins)
         self._pins = []

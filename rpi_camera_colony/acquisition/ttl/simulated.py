@@ -1,4 +1,4 @@
-"""Simulated TTL lines: pulses are recorded, input edges are injected."""
+"""Simulated TTL lines: the output line is driven like a real pin (levels recorded), input edges are injected."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections import deque
 from typing import Optional
 
 from rpi_camera_colony.acquisition.ttl.base import EdgeCallback, TTLBackend
+from rpi_camera_colony.acquisition.ttl.pulses import PulseTrain
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.exc import BackendError
 
@@ -18,8 +19,9 @@ logger = logging.getLogger(__name__)
 class SimulatedTTL(TTLBackend):
     """TTL lines without hardware.
 
-    :attr:`pulses` keeps the start times (µs) of the most recent output pulses; :meth:`inject_edge` feeds an input
-    edge as if a sync box had driven the input pin.
+    :attr:`pulses` keeps the start times (µs) of the most recent output pulses and :attr:`line` the levels the
+    output line went through (``time.monotonic()``, level), driven by the same :class:`~.pulses.PulseTrain` as the
+    hardware backends; :meth:`inject_edge` feeds an input edge as if a sync box had driven the input pin.
     """
 
     name = "simulated"
@@ -27,7 +29,9 @@ class SimulatedTTL(TTLBackend):
     def __init__(self, *, clock: Optional[CameraClock] = None, keep_pulses: int = 100_000) -> None:
         super().__init__(clock=clock)
         self.pulses: deque[int] = deque(maxlen=keep_pulses)
+        self.line: deque[tuple[float, int]] = deque(maxlen=2 * keep_pulses)
         self.pulse_count = 0
+        self._train: Optional[PulseTrain] = None
         self.out_pin = -1
         self.in_pin = -1
         self.out_duration = 0.0
@@ -38,14 +42,28 @@ class SimulatedTTL(TTLBackend):
     def setup(self, *, out_pin: int, in_pin: int, out_duration: float) -> None:
         if out_pin >= 0 and out_pin == in_pin:
             raise BackendError(f"ttl_out_pin and ttl_in_pin are both {out_pin}: use two different pins")
+        self._close_train()
         self.out_pin, self.in_pin, self.out_duration = out_pin, in_pin, out_duration
+        if out_pin >= 0:
+            self._train = PulseTrain(lambda level: self.line.append((time.monotonic(), level)), out_duration)
 
     def pulse(self) -> int:
-        now = self.clock.now_us()
-        if self.out_pin >= 0:
-            self.pulses.append(now)
-            self.pulse_count += 1
-        return now
+        train = self._train
+        if train is None:
+            return self.clock.now_us()
+        rise = self.clock.from_monotonic(train.pulse())
+        self.pulses.append(rise)
+        self.pulse_count += 1
+        return rise
+
+    def _close_train(self) -> None:
+        if self._train is not None:
+            self._train.close()
+            self._train = None
+
+    def drain(self) -> None:
+        if self._train is not None:
+            self._train.drain()
 
     def watch(self, on_edge: Optional[EdgeCallback]) -> None:
         with self._lock:
@@ -79,3 +97,4 @@ class SimulatedTTL(TTLBackend):
     def close(self) -> None:
         self._closed.set()
         self.watch(None)
+        self._close_train()
