@@ -13,6 +13,7 @@ from gpiozero.pins.mock import MockFactory
 from rpi_camera_colony.acquisition.backends import BackendFactory
 from rpi_camera_colony.acquisition.selftest import FAIL, OK, Check, SelftestOptions, exit_code, report, run_selftest
 from rpi_camera_colony.config import controller_from_dict
+from rpi_camera_colony.fakes import installed
 
 
 def selftest_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -101,3 +102,42 @@ def test_selftest_with_an_unknown_camera_in_the_config_is_refused(tmp_path: Path
     done = selftest_cli("-c", str(config), "--instance-name", "cam9")
     assert done.returncode == 2
     assert "no camera 'cam9'" in done.stderr and "cam0" in done.stderr
+
+
+def test_selftest_on_a_faked_pi5_with_the_real_picamera2(tmp_path: Path) -> None:
+    """The selftest's picamera2 lines through the real picamera2 on the fake libcamera (an HQ camera on a Pi 5)."""
+    factory = MockFactory(revision="d04170")  # a Raspberry Pi 5's board revision
+    try:
+        with installed("picamera2", platform="pisp"):
+            options = SelftestOptions(
+                settings=controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "640x480"}),
+                data_path=str(tmp_path),
+                seconds=1.0,
+                camera_backend="picamera2",
+                ttl_backend="gpiozero",
+            )
+            checks = run_selftest(options, backend_factory=BackendFactory(gpio_pin_factory=factory))
+    finally:
+        factory.close()
+    text = report(checks)
+    assert exit_code(checks) == 0, text
+    by_name = {check.name: check for check in checks}
+    assert "imx477" in by_name["camera"].detail
+    assert "2028x1520@" in by_name["modes"].detail and by_name["modes"].status == OK
+    assert "LibavH264Encoder" in by_name["encoder"].detail
+    assert by_name["decode"].status == OK and "640x480" in by_name["decode"].detail
+
+
+def test_selftest_names_what_a_faked_pi4_lacks(tmp_path: Path) -> None:
+    """On a Pi 4 the hardware encoder's device must exist; off a Pi it does not, and the selftest says so."""
+    with installed("picamera2", platform="vc4"):
+        options = SelftestOptions(
+            settings=controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "4096x3072"}),
+            data_path=str(tmp_path),
+            camera_backend="picamera2",
+        )
+        checks = run_selftest(options)
+    by_name = {check.name: check for check in checks}
+    assert exit_code(checks) == 1
+    assert by_name["encoder"].status == FAIL and "/dev/video11 is missing" in by_name["encoder"].detail
+    assert by_name["modes"].status == FAIL and "none gives 4096x3072 at 30 fps" in by_name["modes"].detail
