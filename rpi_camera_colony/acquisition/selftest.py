@@ -339,16 +339,21 @@ def record_and_verify(
             return [Check("recording", FAIL, str(summary["error"]), "fix the line(s) above, then retry")]
         checks.extend(_verify(folder / name, settings, summary))
         seconds = max(1e-3, float(summary.get("recording_s") or options.seconds))
-        rate = sum(f.stat().st_size for f in (folder / name).iterdir() if f.is_file()) / seconds
-        hours = free / rate / 3600 if rate > 0 else float("inf")
-        checks.append(_disk_time(free, rate, hours, options.max_acquisition_time))
+        measured = sum(f.stat().st_size for f in (folder / name).iterdir() if f.is_file()) / seconds
+        target = agent.camera.target_bitrate if agent.camera is not None else None
+        checks.append(_disk_time(free, measured, target, options.max_acquisition_time))
         if options.keep:
             checks.append(Check("kept", OK, str(folder / name)))
     return checks
 
 
-def _disk_time(free: int, rate: float, hours: float, max_acquisition_time: float) -> Check:
-    detail = f"{_size(free)} free holds {hours:.1f} h at {rate / 1e6:.2f} MB/s (measured)"
+def _disk_time(free: int, measured: float, target_bitrate: Optional[int], max_acquisition_time: float) -> Check:
+    """How long the free space lasts: at the encoder's target bit rate when it has one and that is more than what
+    the test scene gave (a busy scene fills the disk faster than a still one), else at the measured rate."""
+    rate = max(measured, (target_bitrate or 0) / 8)
+    hours = free / rate / 3600 if rate > 0 else float("inf")
+    source = "measured" if rate == measured else f"encoder target; measured {measured / 1e6:.2f} MB/s"
+    detail = f"{_size(free)} free holds {hours:.1f} h at {rate / 1e6:.2f} MB/s ({source})"
     if hours * 60 < MIN_RECORDING_MINUTES:
         return Check("disk time", FAIL, detail, "free space on the data disk (collect and delete old recordings)")
     if max_acquisition_time > 0 and hours * 3600 < max_acquisition_time:

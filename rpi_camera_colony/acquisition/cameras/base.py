@@ -35,13 +35,17 @@ ErrorCallback = Callable[[BaseException], None]
 class CameraBackend(abc.ABC):
     """A camera that records H.264 to a binary output and reports every frame.
 
-    Callbacks run on the backend's own thread; they must be quick and must not raise.
+    Callbacks run on the backend's own thread; they must be quick and must not raise. ``on_frame`` is called after
+    the frame's encoded data was written to the output (in preview, when the frame arrived): the agent raises the
+    frame's TTL pulse there, so that point is the same on every backend.
     """
 
     name: str = "abstract"
 
     def __init__(self, *, clock: Optional[CameraClock] = None) -> None:
         self.clock = clock or CameraClock()
+        #: bits per second the H.264 encoder aimed at in the last recording (None: no target, e.g. constant quality)
+        self.target_bitrate: Optional[int] = None
 
     @abc.abstractmethod
     def configure(self, settings: ControllerSettings) -> list[str]:

@@ -357,6 +357,8 @@ class Picamera2Camera(CameraBackend):
         sink = self._sink
         try:
             if self._encoder is not None:
+                bitrate = getattr(self._encoder, "bitrate", None)  # set by picamera2 from the quality if not given
+                self.target_bitrate = int(bitrate) if bitrate else None
                 self._camera.stop_recording()  # the encoder's last frames still reach the file and the agent
             elif self._camera.started:
                 self._camera.stop()
