@@ -59,9 +59,19 @@ def is_ipv6(address: str) -> bool:
         return False
 
 
-def configure_socket(sock: zmq.Socket[bytes], *, address: str = "") -> None:
+#: ZeroMQ's own heartbeats on control connections: a peer silent this long (ms) is dropped, so a dead connection
+#: (a Pi that lost power, a cable pulled for long) frees its camera's name on the conductor's socket.
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 5000
+
+
+def configure_socket(sock: zmq.Socket[bytes], *, address: str = "", heartbeat: bool = False) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, protocol.SOCKET_MAX_MESSAGE_BYTES)
+    if heartbeat:
+        sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
     if is_ipv6(address) or address == "::":
         sock.setsockopt(zmq.IPV6, 1)
 
@@ -101,6 +111,45 @@ class Waker:
             self._closed = True
             self._push.close(0)
         self.socket.close(0)
+
+
+class LogLimiter:
+    """Rate limit for log lines caused by peers (rejected input must not fill the disk with log).
+
+    :meth:`allow` says whether to log one more line of a kind (a key such as "bad message"): at most ``burst`` per
+    ``interval`` seconds per key. When a new interval starts, :meth:`allow` logs how many were suppressed.
+    """
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        *,
+        burst: int = 10,
+        interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self._burst = burst
+        self._interval = interval
+        self._clock = clock
+        self._windows: dict[str, list[float]] = {}  # key -> [window start, lines logged, lines suppressed]
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None or now - window[0] >= self._interval:
+                if window is not None and window[2]:
+                    self._log.warning("%d more %r lines suppressed in the last %.0f s", window[2], key, now - window[0])
+                if window is None and len(self._windows) >= 1000:  # bounded: many keys from many peers
+                    self._windows.clear()
+                window = self._windows[key] = [now, 0, 0]
+            if window[1] < self._burst:
+                window[1] += 1
+                return True
+            window[2] += 1
+            return False
 
 
 def record_to_dict(record: logging.LogRecord, instance: str) -> dict[str, Any]:
@@ -240,12 +289,15 @@ class ControlServer:
         self._outbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._stop = threading.Event()
         self._error: Optional[BaseException] = None
+        self._limiter = LogLimiter(logger)
         self._router: zmq.Socket[bytes] = self._context.socket(zmq.ROUTER)
         self._logs: zmq.Socket[bytes] = self._context.socket(zmq.PULL)
         self._waker = Waker(self._context)
         try:
-            configure_socket(self._router, address=control_address)
-            self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            configure_socket(self._router, address=control_address, heartbeat=True)
+            # No handover: while a camera's agent is connected, a second connection under its name is refused
+            # (a stray or hostile peer cannot take the name over); a dead connection is dropped by the heartbeat.
+            self._router.setsockopt(zmq.ROUTER_HANDOVER, 0)
             self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             configure_socket(self._logs, address=log_address)
             self.control_port = self._bind(self._router, control_address, control_port, "[control]")
@@ -305,7 +357,7 @@ class ControlServer:
                 if now >= next_tick:
                     next_tick = now + self._tick_interval
                     self._on_tick(now)
-        except Exception as err:  # surfaced to callers by ControlServer.check()
+        except BaseException as err:  # surfaced to every caller by ControlServer.check()
             logger.exception("control I/O thread failed")
             self._error = err
         finally:
@@ -330,14 +382,16 @@ class ControlServer:
             except zmq.Again:
                 return
             if len(frames) != 2:
-                logger.warning("ignored a control message with %d frames (expected identity + payload)", len(frames))
+                if self._limiter.allow("bad control frames"):
+                    logger.warning("ignored a control message of %d frames (identity + payload expected)", len(frames))
                 continue
             identity, data = frames
             instance = identity.decode("utf-8", "replace")
             try:
                 message = protocol.decode(data)
             except ProtocolError as err:
-                logger.warning("bad message from %r: %s", instance, err)
+                if self._limiter.allow("bad message"):
+                    logger.warning("bad message from %r: %s", instance[:64], err)
                 self._router_send(identity, protocol.error(protocol.peek_id(data), str(err)))
                 continue
             if message["type"] == "time_request":  # clock sync: answered at once on this thread, stamped last
@@ -345,7 +399,12 @@ class ControlServer:
                     identity, {"type": "time_reply", "id": message["id"], "conductor_us": conductor_now_us()}
                 )
                 continue
-            self._on_message(instance, message)
+            try:
+                self._on_message(instance, message)
+            except Exception as err:  # one message must never end the network thread
+                if self._limiter.allow("message handling"):
+                    logger.exception("a %s message from %r could not be handled", message["type"], instance[:64])
+                self._router_send(identity, protocol.error(message["id"], f"message not understood: {err}"))
 
     def _router_send(self, identity: bytes, message: dict[str, Any]) -> None:
         try:
@@ -361,15 +420,27 @@ class ControlServer:
                 return
             try:
                 record = protocol.decode_log(frames[-1])
+                self._on_log(record)
             except ProtocolError as err:
-                logger.warning("ignored a bad log message: %s", err)
-                continue
-            self._on_log(record)
+                if self._limiter.allow("bad log record"):
+                    logger.warning("ignored a bad log message: %s", err)
+            except Exception:  # one record must never end the network thread
+                if self._limiter.allow("log record handling"):
+                    logger.exception("a log record could not be handled")
 
     def check(self) -> None:
-        """Raise the error that stopped the I/O thread, if any."""
+        """Raise the error that stopped the I/O thread, if any (with its traceback as the cause).
+
+        Raises:
+            ColonyError: if the network thread has died; nothing the conductor reports is live after that.
+        """
         if self._error is not None:
-            raise ColonyError(f"the conductor's network thread failed: {self._error}") from self._error
+            raise ColonyError(
+                f"the conductor's network thread failed ({type(self._error).__name__}: {self._error}): camera status "
+                "is no longer live; the agents keep recording to their max_acquisition_time"
+            ) from self._error
+        if not self._thread.is_alive() and not self._stop.is_set():
+            raise ColonyError("the conductor's network thread is not running")
 
     def close(self) -> None:
         """Stop the I/O thread and close the sockets (safe to call twice)."""

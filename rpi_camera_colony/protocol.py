@@ -8,13 +8,15 @@ Every message is one JSON object with ``v`` (protocol version), ``type`` and ``i
   ``hello_request`` (asks an agent the conductor does not know yet to introduce itself), ``time_reply``
   (``conductor_us``: the conductor's clock when it answered, see :mod:`rpi_camera_colony.clock`), ``error``.
 
-A reply is ``{ok, error, state, data}``. Nothing is ever unpickled; messages over :data:`MAX_MESSAGE_BYTES` are
-refused with an error reply.
+A reply is ``{ok, error, state, data}``. Nothing is ever unpickled. Decoding is total: any bytes give either a
+checked message or a :class:`ProtocolError` saying what is wrong; messages over :data:`MAX_MESSAGE_BYTES`, nested
+deeper than :data:`MAX_DEPTH`, with integers outside 64 bits or non-finite numbers, are refused.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -23,6 +25,13 @@ from rpi_camera_colony.exc import ProtocolError
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 1 << 20
+#: Deepest nesting of objects and arrays a message may have (ours have 4 at most).
+MAX_DEPTH = 16
+#: Integers must fit in 64 bits (the largest we send are microsecond times, about 2**51).
+MAX_INT_DIGITS = 19
+INT_RANGE = (-(1 << 63), (1 << 63) - 1)
+#: Longest message id accepted (ours are 32 hex digits).
+MAX_ID_LENGTH = 128
 #: Hard limit set on the sockets themselves (a peer sending more is disconnected by ZeroMQ).
 SOCKET_MAX_MESSAGE_BYTES = 16 << 20
 
@@ -53,46 +62,146 @@ def encode(message: dict[str, Any]) -> bytes:
     return data
 
 
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ProtocolError(f"an integer of {len(text)} digits is outside the 64-bit range")
+    value = int(text)
+    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise ProtocolError(f"integer {value} is outside the 64-bit range")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ProtocolError(f"number {text[:40]} is too large")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ProtocolError(f"{name} is not a JSON number")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of objects and arrays (iterative: a hostile message cannot exhaust the stack here)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def parse_json(data: bytes, what: str = "message") -> Any:
+    """Parse JSON from a peer within the limits (size, depth, number range); never raises anything else.
+
+    Raises:
+        ProtocolError: saying what is wrong.
+    """
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"{what} of {len(data)} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{what} is not UTF-8 text") from None
+    try:
+        value = json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant
+        )
+    except ProtocolError as err:
+        raise ProtocolError(f"{what}: {err}") from None
+    except RecursionError:
+        raise ProtocolError(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
+    except (ValueError, MemoryError, TypeError) as err:  # JSONDecodeError is a ValueError
+        raise ProtocolError(f"{what} is not valid JSON: {str(err)[:200]}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise ProtocolError(f"{what} is nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
 def decode(data: bytes) -> dict[str, Any]:
     """Parse and check one message.
 
     Raises:
-        ProtocolError: saying what is wrong (too large, not JSON, not an object, wrong version, bad type or id).
+        ProtocolError: saying what is wrong (too large or deep, not JSON, not an object, wrong version, bad type or id).
     """
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(data)} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes")
-    try:
-        message = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ProtocolError("message is not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise ProtocolError(f"message is not valid JSON: {err}") from None
+    message = parse_json(data)
     if not isinstance(message, dict):
         raise ProtocolError(f"message must be a JSON object, not {type(message).__name__}")
     version = message.get("v")
-    if version != PROTOCOL_VERSION:
-        raise ProtocolError(f"protocol version {version!r} is not supported (this side speaks {PROTOCOL_VERSION})")
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise ProtocolError(f"protocol version {_shown(version)} is not supported (this side speaks 1)")
     kind = message.get("type")
-    if kind not in MESSAGE_TYPES:
-        raise ProtocolError(f"unknown message type {kind!r} (known: {', '.join(sorted(MESSAGE_TYPES))})")
-    if not isinstance(message.get("id"), str) or not message["id"]:
-        raise ProtocolError("message has no 'id' string")
+    if not isinstance(kind, str) or kind not in MESSAGE_TYPES:
+        raise ProtocolError(f"unknown message type {_shown(kind)} (known: {', '.join(sorted(MESSAGE_TYPES))})")
+    request_id = message.get("id")
+    if not isinstance(request_id, str) or not request_id or len(request_id) > MAX_ID_LENGTH:
+        raise ProtocolError(f"message has no 'id' string of 1 to {MAX_ID_LENGTH} characters")
     if kind == "command":
-        if message.get("command") not in COMMANDS:
-            raise ProtocolError(f"unknown command {message.get('command')!r} (known: {', '.join(sorted(COMMANDS))})")
+        name = message.get("command")
+        if not isinstance(name, str) or name not in COMMANDS:
+            raise ProtocolError(f"unknown command {_shown(name)} (known: {', '.join(sorted(COMMANDS))})")
         if not isinstance(message.get("args", {}), dict):
             raise ProtocolError("command 'args' must be a JSON object")
     return message
 
 
+#: Types of the fields of an agent's status (heartbeat, and hello where present); None is allowed for each.
+_STATUS_FIELDS: dict[str, tuple[type, ...]] = {
+    "state": (str,),
+    "clock": (dict,),
+    "stats": (dict,),
+    "free_disk": (int,),
+    "error": (str,),
+    "last_summary": (dict,),
+    "time": (int, float),
+    "instance": (str,),
+    "versions": (dict,),
+    "host": (dict,),
+    "pid": (int,),
+    "backend": (str,),
+    "protocol": (int,),
+}
+_STAT_NUMBERS = ("frames", "dropped", "bytes", "ttl_out", "ttl_in", "recording_s", "fps", "expected")
+
+
+def check_status(message: dict[str, Any]) -> dict[str, Any]:
+    """Check the fields of a ``hello`` or ``heartbeat`` before the conductor records them; returns the message.
+
+    Raises:
+        ProtocolError: naming the first field of the wrong type.
+    """
+    for key, kinds in _STATUS_FIELDS.items():
+        value = message.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ProtocolError(f"{message.get('type')} field {key!r} = {_shown(value)} has the wrong type")
+    for section in ("stats", "last_summary"):
+        numbers = message.get(section) or {}
+        for key in _STAT_NUMBERS:
+            value = numbers.get(key)
+            if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+                raise ProtocolError(f"{message.get('type')} field {section}.{key} = {_shown(value)} is not a number")
+    return message
+
+
+def _shown(value: Any) -> str:
+    """A value from a peer, short enough to put in a log line or an error reply."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def peek_id(data: bytes) -> Optional[str]:
     """The ``id`` of a message that failed :func:`decode`, if one can be read, so the error reply can name it."""
     try:
-        message = json.loads(data[:MAX_MESSAGE_BYTES].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        message = parse_json(data)
+    except ProtocolError:
         return None
     value = message.get("id") if isinstance(message, dict) else None
-    return value if isinstance(value, str) else None
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH else None
 
 
 def command(name: str, args: Optional[dict[str, Any]] = None) -> dict[str, Any]:
@@ -149,12 +258,7 @@ def decode_log(data: bytes) -> dict[str, Any]:
     Raises:
         ProtocolError: if it is not a log record of this protocol version.
     """
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"log record of {len(data)} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes")
-    try:
-        record = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ProtocolError(f"log record is not JSON: {err}") from None
+    record = parse_json(data, "log record")
     if not isinstance(record, dict) or record.get("type") != "log" or record.get("v") != PROTOCOL_VERSION:
         raise ProtocolError("not a log record of this protocol version")
     for key in ("instance", "level", "msg"):

@@ -34,12 +34,16 @@ from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
-from rpi_camera_colony.network_communication import LogForwarder, Waker, configure_socket, endpoint
+from rpi_camera_colony.network_communication import LogForwarder, LogLimiter, Waker, configure_socket, endpoint
 
 logger = logging.getLogger(__name__)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*$")
 FIRST_FRAME_TIMEOUT = 10.0
+#: The shortest silence of the conductor (seconds) after which the agent rebuilds its control connection.
+LINK_SILENCE_S = 6.0
+#: A scheduled start (or sync-box edge) further than this from now is refused.
+MAX_START_OFFSET_US = 3_600_000_000
 
 
 def check_name_part(label: str, value: Any) -> str:
@@ -117,20 +121,52 @@ class PiAcquisitionControl:
         self._deferred_start: Optional[tuple[str, dict[str, Any], float]] = None
         self._closed = False
         self._done = False
+        self._limiter = LogLimiter(logger)
 
         self._context: zmq.Context[Any] = zmq.Context()
         self._events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._waker = Waker(self._context)
-        self._dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
-        configure_socket(self._dealer, address=control_address)
-        self._dealer.setsockopt(zmq.IDENTITY, instance_name.encode())
-        self._dealer.connect(endpoint(control_address, control_port))
+        self._control_endpoint = endpoint(control_address, control_port)
+        self._control_address = control_address
+        self._dealer = self._new_dealer()
+        self._poller: Optional[zmq.Poller] = None
+        self._last_heard = time.monotonic()
         self.clock_sync = ClockSync(clock=self.clock, send=self._send)
         self._logs: Optional[LogForwarder] = None
         if log_address is not None and log_port is not None:
             self._logs = LogForwarder(
                 self._context, self._waker, instance=instance_name, address=log_address, port=log_port, level=log_level
             )
+
+    def _new_dealer(self) -> zmq.Socket[bytes]:
+        dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
+        configure_socket(dealer, address=self._control_address, heartbeat=True)
+        dealer.setsockopt(zmq.IDENTITY, self.instance_name.encode())
+        dealer.connect(self._control_endpoint)
+        return dealer
+
+    def _silence_limit(self) -> float:
+        """How long the conductor may be silent before the link is rebuilt (it answers clock requests every
+        ``clock_sync_interval``)."""
+        return max(LINK_SILENCE_S, 2.5 * self.clock_sync.interval)
+
+    def _check_link(self, now: float) -> None:
+        """Rebuild the control connection when the conductor has been silent too long.
+
+        ZeroMQ reconnects by itself after a network outage, but not after a protocol error (e.g. a message over the
+        size limit): then the connection is gone for good, and only a new socket brings the agent back.
+        """
+        if now - self._last_heard < self._silence_limit():
+            return
+        logger.warning("no word from the conductor for %.0f s: reconnecting", now - self._last_heard)
+        self._last_heard = now
+        if self._poller is not None:
+            self._poller.unregister(self._dealer)
+        self._dealer.close(0)
+        self._dealer = self._new_dealer()
+        if self._poller is not None:
+            self._poller.register(self._dealer, zmq.POLLIN)
+        self._send(self._hello())
 
     # -- public, in-process API (call from the thread that runs the agent, or before run()) --------------------
 
@@ -284,11 +320,11 @@ class PiAcquisitionControl:
 
     def run(self) -> None:
         """Serve the conductor until told to close or :meth:`request_shutdown` is called; then close."""
-        poller = zmq.Poller()
+        poller = self._poller = zmq.Poller()
         poller.register(self._dealer, zmq.POLLIN)
         poller.register(self._waker.socket, zmq.POLLIN)
         self._send(self._hello())
-        next_heartbeat = time.monotonic()
+        next_heartbeat = self._last_heard = time.monotonic()
         try:
             while not self._done:
                 now = time.monotonic()
@@ -305,6 +341,7 @@ class PiAcquisitionControl:
                 if self._shutdown_requested:
                     self._finish("agent shutdown")
                 self._check_parent()
+                self._check_link(time.monotonic())
                 now = time.monotonic()
                 if now >= next_heartbeat or self._done:
                     self._send(self._heartbeat())
@@ -400,24 +437,35 @@ class PiAcquisitionControl:
             except zmq.Again:
                 return
             received_us = self.clock.now_us()
+            self._last_heard = time.monotonic()
             data = frames[-1]
             try:
                 message = protocol.decode(data)
             except ProtocolError as err:
-                logger.warning("refused a message: %s", err)
+                if self._limiter.allow("refused message"):
+                    logger.warning("refused a message: %s", err)
                 self._send(protocol.error(protocol.peek_id(data), str(err)))
                 continue
-            kind = message["type"]
-            if kind == "time_reply":
-                self.clock_sync.on_reply(message, received_us)
-            elif kind == "hello_request":
-                self._send(self._hello())
-            elif kind == "command":
-                self._dispatch(message)
-            elif kind == "error":
-                logger.warning("the conductor refused a message: %s", message.get("error"))
-            else:
-                self._send(protocol.error(message["id"], f"an agent does not accept '{kind}' messages"))
+            try:
+                self._handle(message, received_us)
+            except Exception as err:  # one message must never end the agent (or its recording)
+                if self._limiter.allow("message handling"):
+                    logger.exception("a %s message could not be handled", message["type"])
+                self._send(protocol.error(message["id"], f"message not understood: {err}"))
+
+    def _handle(self, message: dict[str, Any], received_us: int) -> None:
+        kind = message["type"]
+        if kind == "time_reply":
+            self.clock_sync.on_reply(message, received_us)
+        elif kind == "hello_request":
+            self._send(self._hello())
+        elif kind == "command":
+            self._dispatch(message)
+        elif kind == "error":
+            if self._limiter.allow("refused by the conductor"):
+                logger.warning("the conductor refused a message: %s", str(message.get("error"))[:500])
+        else:
+            self._send(protocol.error(message["id"], f"an agent does not accept '{kind}' messages"))
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         request_id, name, args = message["id"], message["command"], message.get("args", {})
@@ -426,9 +474,13 @@ class PiAcquisitionControl:
                 self._command_start(request_id, args)
                 return
             data = getattr(self, f"_command_{name}")(args)
-        except (ColonyError, ValueError, TypeError, KeyError) as err:
+        except (ColonyError, ValueError) as err:  # the command cannot be carried out: said in the reply
             logger.error("command %s failed: %s", name, err)
             self._reply(request_id, ok=False, error=str(err))
+            return
+        except Exception as err:  # a defect here: logged with its traceback, the agent and its recording go on
+            logger.exception("command %s failed unexpectedly", name)
+            self._reply(request_id, ok=False, error=f"internal error in the agent ({type(err).__name__}: {err})")
             return
         self._reply(request_id, ok=True, data=data)
         if name == "close":
@@ -457,8 +509,13 @@ class PiAcquisitionControl:
 
     def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
         start_at = args.get("start_at_us")
-        if start_at is not None and not isinstance(start_at, int):
+        if start_at is not None and (not isinstance(start_at, int) or isinstance(start_at, bool)):
             raise ValueError(f"start_at_us = {start_at!r}: must be a whole number of microseconds")
+        if start_at is not None and abs(start_at - conductor_now_us()) > MAX_START_OFFSET_US:
+            raise ValueError(
+                f"start_at_us = {start_at}: {(start_at - conductor_now_us()) / 1e6:.0f} s from now on the conductor's "
+                f"clock; a start time must be within {MAX_START_OFFSET_US / 3.6e9:.0f} h of now"
+            )
         if self._deferred_start is not None:
             raise RecordingError("a start is already waiting for its start time")
         if start_at is not None and self.clock_sync.estimator.model is None:
@@ -538,6 +595,9 @@ class PiAcquisitionControl:
             raise ValueError("sync_box needs 'edges': a list of [conductor_us, level]")
         if len(edges) > 100_000:
             raise ValueError(f"{len(edges)} edges: at most 100000")
+        now = conductor_now_us()
+        if any(abs(t - now) > MAX_START_OFFSET_US for t, _ in edges):
+            raise ValueError("sync_box edges must be within an hour of now on the conductor's clock")
         # The box and this simulated camera share the machine, so the wall clock maps to monotonic time directly.
         wall_minus_monotonic = time.time() - time.monotonic()
         ttl.schedule_edges([(t / 1e6 - wall_minus_monotonic, level) for t, level in edges])

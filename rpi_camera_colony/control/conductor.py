@@ -402,8 +402,24 @@ class Conductor:
         self.last_summaries = {n: r.data.get("summary", {}) for n, r in replies.items()}
         return dict(self.last_summaries)
 
+    @property
+    def control_port(self) -> Optional[int]:
+        """The port the control socket listens on (the chosen one with ``port = 0``); None before connect()."""
+        return None if self._server is None else self._server.control_port
+
+    @property
+    def log_port(self) -> Optional[int]:
+        """The port the log socket listens on; None before connect()."""
+        return None if self._server is None else self._server.log_port
+
     def status(self) -> dict[str, CameraStatus]:
-        """Every camera's live status (from heartbeats; no round trip)."""
+        """Every camera's live status (from heartbeats; no round trip).
+
+        Raises:
+            ColonyError: if the conductor's network thread has died (the status would no longer be live).
+        """
+        if self._server is not None:
+            self._server.check()
         return {name: rc.status() for name, rc in self.controllers.items()}
 
     def session_folder(self) -> Path:

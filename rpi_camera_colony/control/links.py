@@ -125,6 +125,8 @@ class AgentLinks:
                 self.server.send(instance, refusal)
             return
         now = time.monotonic()
+        if kind in ("hello", "heartbeat"):
+            protocol.check_status(message)  # a malformed one is refused as a whole (by the network thread)
         if kind == "hello":
             rc.version_error = self.version_problem(message)
             if rc.on_hello(message, now):
