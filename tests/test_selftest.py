@@ -142,3 +142,27 @@ def test_selftest_names_what_a_faked_pi4_lacks(tmp_path: Path) -> None:
     assert exit_code(checks) == 1
     assert by_name["encoder"].status == FAIL and "/dev/video11 is missing" in by_name["encoder"].detail
     assert by_name["modes"].status == FAIL and "none gives 4096x3072 at 30 fps" in by_name["modes"].detail
+
+
+def test_selftest_reports_missing_libraries_and_an_unusable_data_path_as_lines() -> None:
+    """What a half-set-up Pi shows: no crash, one FAIL line each with what to do (found by a newcomer's trial)."""
+    done = selftest_cli("--camera-backend", "picamera", "--ttl-backend", "gpiozero", "--data-path", "/proc/rcc-nope")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    out = done.stdout
+    assert line(out, "camera").split()[0] == FAIL and "picamera is not installed" in line(out, "camera")
+    assert "legacy camera stack" in out
+    pins = line(out, "ttl pins")
+    assert pins.split()[0] == FAIL and "not any of lgpio, RPi.GPIO, pigpio" in pins and "python3-lgpio" in out
+    assert line(out, "data path").split()[0] == FAIL and "cannot write in /proc/rcc-nope" in line(out, "data path")
+    assert line(out, "recording").split()[2:] == ["not", "attempted"]
+
+
+def test_selftest_names_what_it_tests_and_the_options_that_are_wrong(tmp_path: Path) -> None:
+    done = selftest_cli("-id", "cam_x", "-res", "641", "480")
+    assert done.returncode == 2
+    assert done.stderr.startswith("rcc_acquisition: -res = 641, 480: must be") and "<dict>" not in done.stderr
+    done = selftest_cli("-id", "cam_x", "--data-path", str(tmp_path), "-res", "320", "240", "--selftest-seconds", "0.5")
+    assert done.returncode == 0, done.stdout
+    header = done.stdout.splitlines()[1]
+    assert header == f"  camera 'cam_x': 320x240 @ 30 fps, TTL out 8 / in 16, 0.5 s test recording in {tmp_path}"

@@ -45,10 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=7200,
         help="seconds; a recording stops itself after this (0: no limit)",
     )
-    agent.add_argument("--log-ip", "-lip", default=None, help="conductor's log address (default: the control address)")
+    agent.add_argument("--log-ip", "-lip", default=None, help="conductor's log address; default: the control address")
     agent.add_argument("--log-port", "-lport", type=int, default=55555, help="conductor's log port")
     agent.add_argument(
-        "--log-level", "-ll", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], type=str.upper
+        "--log-level",
+        "-ll",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        type=str.upper,
+        help="level of the log records shown and forwarded",
     )
     agent.add_argument("--control-stream-ip", "-cip", default="127.0.0.1", help="conductor's control address")
     agent.add_argument("--control-stream-port", "-cport", type=int, default=54545, help="conductor's control port")
@@ -64,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--camera-backend", choices=["auto", "simulated", "picamera2", "picamera"], default=None)
     agent.add_argument("--ttl-backend", choices=["auto", "simulated", "gpiozero", "rpi_gpio"], default=None)
     agent.add_argument("--auto-start", "-a", action="store_true", help="record right away without a conductor")
-    agent.add_argument("-fps", "--framerate", type=int, default=30, help="framerate (--auto-start)")
+    agent.add_argument("-fps", "--framerate", type=int, default=30, help="framerate (--auto-start, --selftest)")
     agent.add_argument(
         "-res",
         "--resolution",
@@ -72,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=(1600, 1200),
         metavar=("W", "H"),
-        help="resolution (--auto-start)",
+        help="resolution (--auto-start, --selftest)",
     )
     selftest = parser.add_argument_group("Selftest (run on each Pi after setting it up)")
     selftest.add_argument(
@@ -98,7 +103,7 @@ def run_selftest(args: argparse.Namespace) -> int:
     """``--selftest``: print the report; 0 when every line holds, 1 when one failed, 2 for bad arguments."""
     from rpi_camera_colony.acquisition import selftest
     from rpi_camera_colony.config.loading import controller_from_dict, load_config
-    from rpi_camera_colony.exc import ColonyError
+    from rpi_camera_colony.exc import ColonyError, ConfigError
 
     data_path, max_time = args.data_path, args.max_acquisition_time
     try:
@@ -107,8 +112,8 @@ def run_selftest(args: argparse.Namespace) -> int:
             if args.instance_name not in colony.controllers:
                 known = ", ".join(colony.controllers) or "none"
                 print(
-                    f"rcc_acquisition: no camera {args.instance_name!r} in {args.config} (cameras: {known}); "
-                    "pass --instance-name",
+                    f"rcc_acquisition: no camera {args.instance_name!r} in {args.config} (its cameras: {known}); "
+                    "choose one with --instance-name",
                     file=sys.stderr,
                 )
                 return 2
@@ -118,6 +123,15 @@ def run_selftest(args: argparse.Namespace) -> int:
             settings = controller_from_dict(
                 {"name": args.instance_name, "framerate": args.framerate, "resolution": list(args.resolution)}
             )
+    except ConfigError as err:
+        if args.config:
+            print(f"rcc_acquisition: {err}", file=sys.stderr)
+        else:  # name the options that were typed, not the config keys they fill
+            prefix = f"controllers.{args.instance_name}."
+            for problem in err.problems:
+                text = problem.replace(prefix + "resolution", "-res").replace(prefix + "framerate", "-fps")
+                print(f"rcc_acquisition: {text.replace(prefix, '--')}", file=sys.stderr)
+        return 2
     except ColonyError as err:
         print(f"rcc_acquisition: {err}", file=sys.stderr)
         return 2
@@ -134,7 +148,7 @@ def run_selftest(args: argparse.Namespace) -> int:
         max_acquisition_time=max_time,
     )
     checks = selftest.run_selftest(options)
-    print(selftest.report(checks))
+    print(selftest.report(checks, options=options))
     return selftest.exit_code(checks)
 
 

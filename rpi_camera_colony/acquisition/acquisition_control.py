@@ -195,7 +195,10 @@ class PiAcquisitionControl:
         clock = self.clock
         if camera_name == "simulated":
             clock = CameraClock(offset_s=settings.sim_clock_offset, drift_ppm=settings.sim_clock_drift_ppm)
-        self.camera = self._factory.create_camera(camera_name, clock=clock)
+        try:
+            self.camera = self._factory.create_camera(camera_name, clock=clock)
+        except BackendError as err:
+            raise BackendError(f"{err} ({camera_reason})") from None
         logger.info("%s; %s", camera_reason, ttl_reason)
         self._unsupported = self.camera.configure(settings)
         # Frames, TTL edges and clock sync all use the camera's clock (e.g. the GPU clock of legacy picamera).
@@ -203,7 +206,10 @@ class PiAcquisitionControl:
         if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
             self.clock_sync.use_clock(clock)
         self.clock = clock
-        self.ttl = self._factory.create_ttl(ttl_name, clock=clock)
+        try:
+            self.ttl = self._factory.create_ttl(ttl_name, clock=clock)
+        except BackendError as err:
+            raise BackendError(f"{err} ({ttl_reason})") from None
         if self._unsupported:
             logger.warning("settings without effect on the %s camera: %s", camera_name, ", ".join(self._unsupported))
         self._backend_info = BackendInfo(camera_name, ttl_name, camera_reason, ttl_reason)

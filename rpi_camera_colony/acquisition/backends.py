@@ -93,11 +93,21 @@ def resolve(
     return "simulated", f"{kind} backend 'simulated' chosen by auto: no usable Raspberry Pi {kind} library{detail}"
 
 
+#: What to do on a Raspberry Pi when a backend's libraries are missing.
+INSTALL_HINTS = {
+    "picamera2": "on Raspberry Pi OS Bookworm picamera2 and libcamera come from apt (python3-picamera2), used from a "
+    "venv made with --system-site-packages",
+    "picamera": "the legacy picamera needs Raspberry Pi OS Buster or Bullseye with the legacy camera stack; on "
+    "Bookworm use camera_backend = picamera2",
+    "gpiozero": "install its pin library: sudo apt install python3-lgpio (or pip install lgpio in the venv)",
+    "rpi_gpio": "sudo apt install python3-rpi.gpio (not on a Pi 5: use ttl_backend = gpiozero there)",
+}
+
+
 def _not_available(kind: str, name: str, why: str) -> BackendError:
     return BackendError(
-        f"{kind} backend '{name}' cannot run here: {why} (on a Raspberry Pi see the README's Pi setup: picamera2 "
-        f"and libcamera come from apt, used from a venv made with --system-site-packages; anywhere else use "
-        f"{kind}_backend = simulated)"
+        f"{kind} backend '{name}' cannot run here: {why}. On a Raspberry Pi: {INSTALL_HINTS[name]}; anywhere else "
+        f"use {kind}_backend = simulated"
     )
 
 

@@ -137,12 +137,15 @@ def cameras(camera_backend: str, settings: ControllerSettings) -> list[Check]:
             Check("camera", OK, "simulated camera: any resolution, frames paced in software"),
             Check("encoder", OK, f"libx264 through PyAV {av.__version__} (software)"),
         ]
+    usable, why = backends.usable(camera_backend)
+    if not usable:
+        return [Check("camera", FAIL, f"{camera_backend}: {why}", backends.INSTALL_HINTS[camera_backend])]
     if camera_backend == "picamera":
         return [Check("camera", OK, "legacy picamera (MMAL); modes are not listed by picamera")]
     try:
         from picamera2 import Picamera2
     except ImportError as err:
-        return [Check("camera", FAIL, f"picamera2 cannot be imported: {err}", "install python3-picamera2 (apt)")]
+        return [Check("camera", FAIL, f"picamera2 cannot be imported: {err}", backends.INSTALL_HINTS["picamera2"])]
     found = Picamera2.global_camera_info()
     if not found:
         return [
@@ -216,7 +219,10 @@ def ttl_pins(ttl_backend: str, settings: ControllerSettings, factory: backends.B
     from rpi_camera_colony.clock import CameraClock
 
     pins = f"out {settings.ttl_out_pin} / in {settings.ttl_in_pin} (board numbering)"
-    ttl = factory.create_ttl(ttl_backend, clock=CameraClock())
+    try:
+        ttl = factory.create_ttl(ttl_backend, clock=CameraClock())
+    except ColonyError as err:
+        return Check("ttl pins", FAIL, f"{ttl_backend}: {err}", backends.INSTALL_HINTS.get(ttl_backend, ""))
     try:
         ttl.setup(out_pin=settings.ttl_out_pin, in_pin=settings.ttl_in_pin, out_duration=settings.ttl_out_duration)
     except ColonyError as err:
@@ -230,6 +236,24 @@ def ttl_pins(ttl_backend: str, settings: ControllerSettings, factory: backends.B
     finally:
         ttl.close()
     return Check("ttl pins", OK, f"{ttl_backend}: {pins} free and claimed")
+
+
+def data_folder(path: str) -> Check:
+    """Whether the data path is a folder this user can write to (made now if missing)."""
+    folder = Path(path).expanduser()
+    fix = "choose a data path on a writable disk (--data-path, or remote_data_path in the config)"
+    if folder.exists() and not folder.is_dir():
+        return Check("data path", FAIL, f"{folder} is not a folder", fix)
+    existed = folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return Check("data path", FAIL, f"cannot write in {folder}: {err.strerror or err}", fix)
+    if not existed:
+        return Check("data path", WARN, f"{folder} did not exist: made it (recordings will go there)", "check the path")
+    return Check("data path", OK, f"{folder} is writable")
 
 
 def free_disk(path: str) -> tuple[Check, int]:
@@ -317,7 +341,7 @@ def record_and_verify(
         stack.callback(router.close, 0)
         port = router.bind_to_random_port("tcp://127.0.0.1")
         agent = PiAcquisitionControl(
-            instance_name="selftest",
+            instance_name=settings.name,
             control_address="127.0.0.1",
             control_port=port,
             data_path=str(folder),
@@ -334,9 +358,9 @@ def record_and_verify(
             summary = agent.stop()
             del recording
         except ColonyError as err:
-            return [Check("recording", FAIL, f"{type(err).__name__}: {err}", "fix the line(s) above, then retry")]
+            return [Check("recording", FAIL, f"{type(err).__name__}: {err}", "see the message; fix it, then retry")]
         if summary.get("error"):
-            return [Check("recording", FAIL, str(summary["error"]), "fix the line(s) above, then retry")]
+            return [Check("recording", FAIL, str(summary["error"]), "see the message; fix it, then retry")]
         checks.extend(_verify(folder / name, settings, summary))
         seconds = max(1e-3, float(summary.get("recording_s") or options.seconds))
         measured = sum(f.stat().st_size for f in (folder / name).iterdir() if f.is_file()) / seconds
@@ -386,7 +410,7 @@ def _verify(folder: Path, settings: ControllerSettings, summary: dict[str, Any])
             "lower the frame rate or resolution, or free CPU (another program is busy)",
         )
     )
-    session = read_session_data(folder)["selftest"]
+    session = read_session_data(folder)[settings.name]
     stamps = np.asarray(session["timestamps.ttl.out"]["timestamp_frame"], dtype=float)
     periods = np.diff(stamps)
     median = float(np.median(periods)) if len(periods) else 0.0
@@ -456,6 +480,11 @@ def run_selftest(options: SelftestOptions, *, backend_factory: Optional[backends
     except Exception as err:  # a broken camera stack must still produce a report
         checks.append(Check("camera", FAIL, f"{type(err).__name__}: {err}", "check `rpicam-hello --list-cameras`"))
     checks.append(ttl_pins(ttl, options.settings, factory))
+    folder_check = data_folder(options.data_path)
+    checks.append(folder_check)
+    if folder_check.status == FAIL:
+        checks.append(Check("recording", FAIL, "not attempted", "fix the FAIL lines above first"))
+        return checks
     disk, free = free_disk(options.data_path)
     checks.append(disk)
     checks.append(clock_synchronised())
@@ -466,10 +495,17 @@ def run_selftest(options: SelftestOptions, *, backend_factory: Optional[backends
     return checks
 
 
-def report(checks: list[Check], *, host: Optional[str] = None) -> str:
+def report(checks: list[Check], *, options: Optional[SelftestOptions] = None, host: Optional[str] = None) -> str:
     failed = sum(check.status == FAIL for check in checks)
     warned = sum(check.status == WARN for check in checks)
     lines = [f"RPi Camera Colony {__version__} selftest on {host or platform.node()}"]
+    if options is not None:
+        settings = options.settings
+        width, height = settings.resolution
+        lines.append(
+            f"  camera {settings.name!r}: {width}x{height} @ {settings.framerate} fps, TTL out {settings.ttl_out_pin} "
+            f"/ in {settings.ttl_in_pin}, {options.seconds:g} s test recording in {options.data_path}"
+        )
     lines += [check.format() for check in checks]
     verdict = "PASSED" if not failed else f"FAILED ({failed} line{'s' if failed != 1 else ''})"
     lines.append(f"selftest {verdict}" + (f", {warned} warning{'s' if warned != 1 else ''}" if warned else ""))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 FAKE_MODULES = ("picamera2", "picamera", "rpi_gpio")
@@ -40,10 +40,30 @@ def _in_sys_modules(modules: dict[str, types.ModuleType]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def installed(*names: str, platform: str = "pisp") -> Iterator[dict[str, Any]]:
+def installed(*names: str, platform: str = "pisp", sensors: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
     """Install the named fakes for the duration; yields each one's handle by name.
 
-    ``platform`` ("pisp": Raspberry Pi 5, "vc4": Pi 4 and older) is the board picamera2 believes it runs on.
+    - ``"picamera2"``: the real picamera2 over :func:`~rpi_camera_colony.fakes.libcamera.fake_libcamera`; the handle
+      is its :class:`~rpi_camera_colony.fakes.libcamera.FakeKernel` (``.cameras[i]``: a fake camera with its frames,
+      controls and fault injectors). ``sensors`` (default: one HQ camera, ``FakeSensor.imx477()``) are the cameras
+      connected; ``platform`` ("pisp": Raspberry Pi 5, "vc4": Pi 4 and older) is the board picamera2 believes it
+      runs on, which decides its ``H264Encoder``. Like libcamera on a Pi, the first frames after the camera system
+      starts are startup frames that picamera2 drops (7 with automatic exposure and white balance).
+    - ``"picamera"``: a :class:`~rpi_camera_colony.fakes.picamera.FakePicameraLibrary` (``.cameras``).
+    - ``"rpi_gpio"``: a :class:`~rpi_camera_colony.fakes.rpigpio.FakeGPIO` (``.drive()``, ``.pulses()``, ...).
+
+    For gpiozero use the real library with its own ``gpiozero.pins.mock.MockFactory`` (``pin_factory=``).
+
+    Example::
+
+        with installed("picamera2") as fakes:
+            from picamera2 import Picamera2
+            from picamera2.encoders import H264Encoder
+            with Picamera2(0) as camera:
+                camera.configure(camera.create_video_configuration(main={"size": (640, 480)}))
+                camera.start_recording(H264Encoder(), "test.h264")
+                ...
+                camera.stop_recording()
 
     Raises:
         ValueError: for a name not in :data:`FAKE_MODULES`.
@@ -72,6 +92,6 @@ def installed(*names: str, platform: str = "pisp") -> Iterator[dict[str, Any]]:
             from rpi_camera_colony.fakes.libcamera import FakeSensor, fake_libcamera
 
             handles["picamera2"] = stack.enter_context(
-                fake_libcamera(sensors=[FakeSensor.imx477()], platform=platform)
+                fake_libcamera(sensors=list(sensors) or [FakeSensor.imx477()], platform=platform)
             )
         yield handles
