@@ -7,74 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import IN_CI, require_tool
+from conftest import BIN, bed_config, conduct
 from rpi_camera_colony import __version__, read_session_data
-from rpi_camera_colony.testbed import SshTestBed, namespaces_available
+from rpi_camera_colony.testbed import SshTestBed
 from rpi_camera_colony.testing import (
     assert_session_complete,
     process_running,
     read_frame_indices,
-    write_simulated_config,
 )
-
-BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshTestBed]:
-    for tool in ("ssh", "ssh-keygen"):
-        require_tool(tool)
-    if not Path("/usr/sbin/sshd").exists():
-        if IN_CI:
-            pytest.fail("sshd is required in CI (.ci/run installs openssh-server)")
-        pytest.skip("sshd is not installed")
-    use_namespaces = namespaces_available()
-    if IN_CI and not use_namespaces:
-        pytest.fail("CI runs as root and must use network namespaces for the SSH test bed")
-    with SshTestBed(tmp_path_factory.mktemp("bed"), 4, namespaces=use_namespaces) as testbed:
-        yield testbed
-
-
-@pytest.fixture(autouse=True)
-def end_bed_agents(bed: SshTestBed) -> Iterator[None]:
-    yield
-    left = bed.kill_agents()
-    assert not left, f"agents left running on the test hosts: {left}"
-
-
-def bed_config(bed: SshTestBed, tmp_path: Path, *, cameras: int = 4, general: dict[str, Any] | None = None,
-               per_camera: dict[str, dict[str, Any]] | None = None, control: dict[str, Any] | None = None,
-               **options: Any) -> Path:  # fmt: skip
-    hosts = {f"cam{i}": {"address": bed.hosts[i].address, "launcher": "ssh"} for i in range(cameras)}
-    for name, extra in (per_camera or {}).items():
-        hosts.setdefault(name, {}).update(extra)
-    return write_simulated_config(
-        tmp_path / "bed.config",
-        data_path=tmp_path / "data",
-        cameras=cameras,
-        framerate=30,
-        general={
-            "rpi_username": bed.user,
-            "remote_python_interpreter": sys.executable,
-            "ssh_config_file": str(bed.ssh_config),
-            **(general or {}),
-        },
-        log={"address": bed.central_address},
-        control={"address": bed.central_address, "hello_timeout": 20.0, **(control or {})},
-        per_camera=hosts,
-        **options,
-    )
-
-
-def conduct(bed: SshTestBed, config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    command = bed.command([str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", *args])
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def test_four_hosts_record_over_ssh(bed: SshTestBed, tmp_path: Path) -> None:

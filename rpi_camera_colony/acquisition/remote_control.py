@@ -49,6 +49,8 @@ class CameraStatus:
     host: str = ""
     pid: Optional[int] = None
     seconds_since_heard: Optional[float] = None
+    outages: int = 0  #: how many times the camera was out of reach (lost) since connect
+    unreachable_s: float = 0.0  #: for how long in all (the current outage included)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +81,8 @@ class RemoteAcquisitionControl:
         self._last_frames = -1
         self._last_progress = 0.0
         self.stalled = False
+        #: (monotonic time the camera was last heard before it was marked lost, when it was heard again or None)
+        self.outages: list[tuple[float, Optional[float]]] = []
 
     # -- commands ---------------------------------------------------------------------------------------------
 
@@ -139,10 +143,18 @@ class RemoteAcquisitionControl:
 
     # -- link state (called by the conductor's network thread) -----------------------------------------------
 
+    def _end_outage(self, now: float) -> bool:
+        """Call with the lock held when the camera is heard: True if that ends an outage."""
+        if not self.lost:
+            return False
+        if self.outages and self.outages[-1][1] is None:
+            self.outages[-1] = (self.outages[-1][0], now)
+        return True
+
     def on_hello(self, message: dict[str, Any], now: float) -> bool:
         """Record a hello; True if this is a re-attach after the camera was lost."""
         with self._lock:
-            reattached = self.lost
+            reattached = self._end_outage(now)
             self.hello = message
             self.connected = True
             self.lost = False
@@ -152,7 +164,7 @@ class RemoteAcquisitionControl:
     def on_heartbeat(self, message: dict[str, Any], now: float) -> bool:
         """Record a heartbeat; True if this is a re-attach after the camera was lost."""
         with self._lock:
-            reattached = self.lost
+            reattached = self._end_outage(now)
             self.heartbeat = message
             self.lost = False
             self._last_heard = now
@@ -200,7 +212,8 @@ class RemoteAcquisitionControl:
             silent = now - self._last_heard
             if not self.lost and silent > MISSED_HEARTBEATS * self.heartbeat_interval + 0.5:
                 self.lost = True
-                return f"lost: no heartbeat for {silent:.1f} s"
+                self.outages.append((self._last_heard, None))
+                return f"lost: no heartbeat for {silent:.1f} s (an agent out of reach keeps recording)"
             if (
                 not self.stalled
                 and not self.lost
@@ -225,7 +238,7 @@ class RemoteAcquisitionControl:
             elif self.exit_code is not None:
                 state, problem = "exited", f"agent exited with code {self.exit_code}"
             elif self.lost:
-                state, problem = "lost", "no heartbeat from the agent"
+                state, problem = "lost", "out of reach: no heartbeat from the agent (it records on, if it was)"
             elif self.stalled:
                 problem = "recording, but the frame count stopped growing"
             elif state == "error":
@@ -247,6 +260,10 @@ class RemoteAcquisitionControl:
                 host=str((self.hello.get("host") or {}).get("hostname", "")),
                 pid=self.hello.get("pid"),
                 seconds_since_heard=None if self._last_heard is None else round(time.monotonic() - self._last_heard, 3),
+                outages=len(self.outages),
+                unreachable_s=round(
+                    sum((time.monotonic() if back is None else back) - since for since, back in self.outages), 3
+                ),
             )
 
 

@@ -20,6 +20,8 @@ from typing import Any, Optional
 from rpi_camera_colony import __version__
 
 logger = logging.getLogger("rpi_camera_colony.control.main")
+#: Without -t, the CLI waits this long past max_acquisition_time for cameras it cannot reach (they stop themselves).
+GRACE_AFTER_MAX_TIME = 30.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +129,10 @@ def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping
             folders.add(summary["files"]["folder"])
         if status.problem:
             lines.append(f"{'':<20} problem: {status.problem}")
+        if status.outages:
+            times = "once" if status.outages == 1 else f"{status.outages} times"
+            note = "; its recording went on on the Pi" if summary else ""
+            lines.append(f"{'':<20} out of reach {times}, {status.unreachable_s:.1f} s in all{note}")
     for folder in sorted(folders):
         lines.append(f"files: {folder}")
         lines.append(f"timing report: rcc_report {folder}")
@@ -187,9 +193,15 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, interrupted: threading.Event) -> None:
-    """Wait until ``seconds`` pass, every camera stopped by itself, or Ctrl-C; show progress meanwhile."""
+    """Wait until ``seconds`` pass, every camera stopped by itself, or Ctrl-C; show progress meanwhile.
+
+    Cameras out of reach count as recording (their agents go on without the conductor); without ``seconds`` the
+    wait ends a little after max_acquisition_time, when every agent has stopped by itself.
+    """
     from tqdm import tqdm
 
+    limit = conductor.settings.general.max_acquisition_time
+    give_up = limit + GRACE_AFTER_MAX_TIME if limit else None
     start = time.monotonic()
     bar = tqdm(total=seconds, unit="s", disable=not show_progress, bar_format="{desc}")
     try:
@@ -201,8 +213,12 @@ def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, in
             bar.set_description_str(f"recording {shown} | frames {frames}", refresh=True)
             if seconds is not None and elapsed >= seconds:
                 return
-            if not any(s.state == "recording" for s in statuses.values()):
+            # A camera out of reach ("lost") is not a stopped camera: its agent records on, so keep waiting for it.
+            if not any(s.state in ("recording", "lost") for s in statuses.values()):
                 logger.warning("no camera is recording any more")
+                return
+            if seconds is None and give_up is not None and elapsed > give_up:
+                logger.warning("max_acquisition_time has passed: the cameras have stopped themselves")
                 return
             # Pacing the display; the wait ends early at the requested duration.
             interrupted.wait(0.5 if seconds is None else max(0.0, min(0.5, seconds - elapsed)))

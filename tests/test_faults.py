@@ -1,0 +1,97 @@
+"""The fault suite: network outages on the SSH test bed (hosts in network namespaces), checked through the files.
+
+A camera out of reach is not a stopped camera: its agent records on, the conductor waits for it, and the summary
+says which cameras were out of reach and for how long.
+"""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, bed_config
+from rpi_camera_colony import read_session_data
+from rpi_camera_colony.testbed import SshTestBed
+from rpi_camera_colony.testing import assert_session_complete, read_frame_indices
+
+
+class Lines:
+    """The lines a process writes to a stream, readable with a timeout (a reader thread fills a queue)."""
+
+    def __init__(self, stream: object) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self._queue.put(line)
+
+    def wait_for(self, text: str, timeout: float) -> str:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"{text!r} not seen; lines so far:\n{''.join(self.seen)}") from None
+            self.seen.append(line)
+            if text in line:
+                return line
+
+    def rest(self) -> str:
+        self._thread.join(timeout=30)
+        while not self._queue.empty():
+            self.seen.append(self._queue.get())
+        return "".join(self.seen)
+
+
+def test_every_link_cut_for_6_s_leaves_every_recording_whole(bed: SshTestBed, tmp_path: Path) -> None:
+    if not bed.use_namespaces:
+        pytest.skip("cutting links needs the namespaces test bed")
+    cameras = 3
+    config = bed_config(bed, tmp_path, cameras=cameras, control={"heartbeat_interval": 0.2})
+    command = [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", "-n", "outage__all", "-t", "16"]
+    cli = subprocess.Popen(
+        bed.command(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert cli.stdout is not None
+    errors = Lines(cli.stderr)
+    try:
+        errors.wait_for(f"all {cameras} camera(s) recording", timeout=60)
+        threading.Event().wait(2)  # pacing: two seconds of normal recording first
+        for index in range(cameras):
+            bed.cut(index)
+        try:
+            threading.Event().wait(6)  # the fault: six seconds without any link
+        finally:
+            for index in range(cameras):
+                bed.restore(index)
+        out = cli.stdout.read()
+        assert cli.wait(timeout=90) == 0, errors.rest()
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    log = errors.rest()
+    folder = tmp_path / "data" / "outage" / "outage__all"
+    names = [f"cam{i}" for i in range(cameras)]
+    session = read_session_data(folder)
+    assert_session_complete(session, names, folder)
+    for name in names:
+        assert f"{name}: lost" in log and f"{name}: re-attached" in log
+        assert session[name]["metadata"]["duration_s"] > 15  # recorded to its planned end, not cut short
+        frames = session[name]["timestamps.ttl.out"]["frame_index"].tolist()
+        assert frames == list(range(frames[0], frames[0] + len(frames)))  # nothing missing through the outage
+        assert read_frame_indices(folder / session[name]["video_file_h264"]) == frames
+        row = next(line for line in out.splitlines() if line.startswith(name))
+        assert row.split()[1] == "stopped"
+        note = out.splitlines()[out.splitlines().index(row) + 1]
+        assert "out of reach once" in note, out
+        assert 5 < float(note.split(",")[1].split()[0]) < 12, note
