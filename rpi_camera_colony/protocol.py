@@ -165,6 +165,7 @@ _STATUS_FIELDS: dict[str, tuple[type, ...]] = {
     "pid": (int,),
     "backend": (str,),
     "protocol": (int,),
+    "recording": (dict,),
 }
 _STAT_NUMBERS = ("frames", "dropped", "bytes", "ttl_out", "ttl_in", "recording_s", "fps", "expected")
 

@@ -6,17 +6,26 @@ says which cameras were out of reach and for how long.
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import subprocess
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from conftest import BIN, bed_config
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.testbed import SshTestBed
-from rpi_camera_colony.testing import assert_session_complete, read_frame_indices
+from rpi_camera_colony.testing import (
+    agent_children,
+    assert_session_complete,
+    process_running,
+    read_frame_indices,
+    wait_for,
+)
 
 
 class Lines:
@@ -95,3 +104,70 @@ def test_every_link_cut_for_6_s_leaves_every_recording_whole(bed: SshTestBed, tm
         note = out.splitlines()[out.splitlines().index(row) + 1]
         assert "out of reach once" in note, out
         assert 5 < float(note.split(",")[1].split()[0]) < 12, note
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("how", ["--attach", "--stop"])
+def test_a_new_conductor_takes_over_after_a_crash(
+    colony_config: Callable[..., Path], data_dir: Path, how: str
+) -> None:
+    """The conductor is SIGKILLed mid-recording; its agents record on; a second one with the same config adopts
+    their recording (--attach follows it to -t, --stop ends it at once) and the files are whole."""
+    config = colony_config(cameras=2, framerate=30, control={"port": _free_port()}, log={"port": _free_port()})
+    first = subprocess.Popen(
+        [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", "-n", "crash__take", "-t", "120"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    errors = Lines(first.stderr)
+    agents: list[int] = []
+    try:
+        errors.wait_for("all 2 camera(s) recording", timeout=60)
+        agents = agent_children(first.pid)
+        assert len(agents) == 2
+        os.kill(first.pid, signal.SIGKILL)  # the crash
+        first.wait(10)
+        threading.Event().wait(1)  # pacing: the agents record a second with no conductor
+        arguments = [how] if how == "--stop" else [how, "-t", "2"]
+        second = subprocess.run(
+            [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", *arguments],
+            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert second.returncode == 0, second.stderr
+        assert "took over the recording crash__take of cam0, cam1" in second.stderr
+        assert wait_for(lambda: not any(process_running(pid) for pid in agents), timeout=20), "agents left running"
+    finally:
+        for pid in agents:
+            if process_running(pid):
+                os.kill(pid, signal.SIGKILL)
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    folder = data_dir / "crash" / "crash__take"
+    session = read_session_data(folder)
+    assert_session_complete(session, ["cam0", "cam1"], folder)
+    for name in ("cam0", "cam1"):
+        meta = session[name]["metadata"]
+        assert meta["stop_reason"] == "requested"  # stopped by the second conductor, not at max time
+        assert meta["duration_s"] > (1 if how == "--stop" else 3)
+        frames = session[name]["timestamps.ttl.out"]["frame_index"].tolist()
+        assert frames == list(range(frames[0], frames[0] + len(frames)))
+        assert read_frame_indices(folder / session[name]["video_file_h264"]) == frames
+        row = next(line for line in second.stdout.splitlines() if line.startswith(name))
+        assert row.split()[1] == "stopped"
+
+
+def test_attaching_with_nothing_recording_says_so(colony_config: Callable[..., Path]) -> None:
+    config = colony_config(cameras=1, control={"port": _free_port(), "hello_timeout": 1.0}, log={"port": _free_port()})
+    done = subprocess.run(
+        [str(BIN / "rcc_conductor"), "-c", str(config), "--attach"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "no hello within 1 s (attaching: no agent of this camera is running" in done.stderr

@@ -642,10 +642,23 @@ class PiAcquisitionControl:
                     return None
         return None
 
+    def _recording_info(self) -> Optional[dict[str, Any]]:
+        """What is being recorded, so that a conductor that connects later can take the recording over."""
+        recording = self.recording
+        if recording is None or self.state != "recording":
+            return None
+        return {
+            "acquisition_name": recording.acquisition.name,
+            "acquisition_group": recording.acquisition.group,
+            "acquisition_time": recording.acquisition.time,
+            "start_sys_time": recording.start_time.get("sys_time"),
+        }
+
     def _status(self) -> dict[str, Any]:
         stats = self.recording.stats() if self.recording is not None and self.state == "recording" else {}
         return {
             "state": self.state,
+            "recording": self._recording_info(),
             "clock": self.clock_sync.estimator.summary(),
             "stats": stats,
             "free_disk": self._free_disk(),
@@ -666,6 +679,7 @@ class PiAcquisitionControl:
             "backend": self._backend_info.camera if self._backend_info else None,
             "free_disk": self._free_disk(),
             "state": self.state,
+            "recording": self._recording_info(),
         }
 
     def _heartbeat(self) -> dict[str, Any]:

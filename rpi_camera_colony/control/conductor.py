@@ -65,6 +65,10 @@ class Conductor:
         cameras: only these cameras of the config (default: all).
         connect: start the agents, wait for their hellos and configure them now (default). With False, call
             :meth:`connect` yourself.
+        attach: start no agent: connect to the agents already running for this config (e.g. after the conductor
+            that started them crashed; the config's ports must be fixed, not 0). Whether attached or not, agents
+            that are recording when they connect are not reconfigured: their recording is taken over
+            (:attr:`acquiring` is True, :meth:`status` is live and :meth:`stop_acquisition` stops it).
 
     Raises:
         ConfigError: the config is invalid (every problem listed).
@@ -82,6 +86,7 @@ class Conductor:
         settings: Optional[ColonySettings] = None,
         cameras: Optional[Iterable[str]] = None,
         connect: bool = True,
+        attach: bool = False,
     ) -> None:
         source = config_file if config_file is not None else settings_file
         if settings is None:
@@ -101,7 +106,13 @@ class Conductor:
         if settings.general.group:
             check_name_part("acquisition_group", settings.general.group)
         self.settings = settings
+        self.attach = attach
+        if attach and settings.control.port == 0:
+            raise ConfigError(
+                ["control.port = 0: attaching needs the fixed port the running agents connect to; set it in the config"]
+            )
         self._launcher_names = check_launchers(dict(settings.controllers), settings.control.address)
+        self.taken_over: dict[str, dict[str, Any]] = {}  #: cameras whose running recording this conductor adopted
 
         self.links = AgentLinks(require_same_version=settings.control.require_same_version)
         self._processes: dict[str, AgentProcess] = {}
@@ -185,8 +196,14 @@ class Conductor:
                 log.address,
                 self._server.log_port,
             )
-            self._launch_all()
+            if not self.attach:
+                self._launch_all()
             self._wait_for_hellos()
+            recording = {
+                name: rc.hello["recording"]
+                for name, rc in self.controllers.items()
+                if rc.hello.get("state") == "recording" and isinstance(rc.hello.get("recording"), dict)
+            }
             self._group(
                 "configure",
                 {
@@ -195,9 +212,12 @@ class Conductor:
                         max_acquisition_time=self.settings.general.max_acquisition_time,
                     )
                     for name, rc in self.controllers.items()
+                    if name not in recording
                 },
             ).wait()
             self._connected = True
+            if recording:
+                self._take_over(recording)
         except BaseException:
             self.cleanup()
             raise
@@ -267,9 +287,31 @@ class Conductor:
     def _wait_for_hellos(self) -> None:
         self.links.wait_for_hellos(self.settings.control.hello_timeout, self._no_hello_reason)
 
+    def _take_over(self, recording: dict[str, dict[str, Any]]) -> None:
+        """Adopt the recording the agents are doing (they were started by another conductor)."""
+        names = {(info.get("acquisition_name"), info.get("acquisition_group")) for info in recording.values()}
+        first = next(iter(recording.values()))
+        if len(names) > 1:
+            logger.warning("the cameras record different acquisitions: %s", sorted(map(str, names)))
+        self.settings = self.settings.replace_general(
+            acquisition_name=str(first.get("acquisition_name")), acquisition_group=str(first.get("acquisition_group"))
+        )
+        self.acquisition_time = str(first.get("acquisition_time"))
+        self.taken_over = dict(recording)
+        self.acquiring = True
+        idle = sorted(set(self.controllers) - set(recording))
+        logger.warning(
+            "took over the recording %s of %s%s",
+            self.acquisition_name,
+            ", ".join(sorted(recording)),
+            f"; not recording: {', '.join(idle)}" if idle else "",
+        )
+
     def _no_hello_reason(self, name: str, timeout: float) -> str:
         process = self._processes.get(name)
         reason = f"no hello within {timeout:g} s"
+        if self.attach:
+            return reason + " (attaching: no agent of this camera is running and connected to this conductor's port)"
         if process is None:
             return reason + " (launcher = none: is its agent running and pointed at this conductor's address and port?)"
         tail = process.output_tail()

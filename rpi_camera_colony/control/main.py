@@ -2,6 +2,8 @@
 
     rcc_conductor -c colony.config -n mouse1__session1 -t 60     # record 60 s (Ctrl-C stops earlier)
     rcc_conductor -c colony.config --check                       # validate the config and exit
+    rcc_conductor -c colony.config --attach -t 600               # take over a recording in progress
+    rcc_conductor -c colony.config --stop                        # stop a recording in progress
 
 Exit codes: 0 success, 1 a camera failed, 2 bad config or arguments.
 """
@@ -55,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--camera", action="append", default=None, metavar="NAME", help="only this camera (repeat for several)"
     )
+    parser.add_argument(
+        "--attach",
+        action="store_true",
+        help="start no agent: take over the recording the running agents of this config are doing (e.g. after the "
+        "conductor that started them crashed), follow it and stop it at -t or Ctrl-C",
+    )
+    parser.add_argument("--stop", action="store_true", help="like --attach, but stop the recording at once")
     parser.add_argument("--debug", "-d", action="store_true", help="show debug messages")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. when logging to a file)")
     return parser
@@ -166,16 +175,25 @@ def main(argv: Optional[list[str]] = None) -> int:
             limit,
         )
 
+    attach = args.attach or args.stop
     try:
-        conductor = Conductor(settings=settings, acquisition_name=args.acquisition_name, cameras=args.camera)
+        conductor = Conductor(
+            settings=settings, acquisition_name=args.acquisition_name, cameras=args.camera, attach=attach
+        )
     except ColonyError as err:
         print(f"rcc_conductor: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
+    if attach and not conductor.acquiring:
+        conductor.cleanup()
+        print("rcc_conductor: no camera of this config is recording: nothing to take over", file=sys.stderr)
+        return 0 if args.stop else 1
     failed = False
     interrupted = threading.Event()
     try:
-        conductor.start_acquisition()
-        _record(conductor, args.seconds, show_progress=not args.no_progress, interrupted=interrupted)
+        if not conductor.acquiring:
+            conductor.start_acquisition()
+        if not args.stop:
+            _record(conductor, args.seconds, show_progress=not args.no_progress, interrupted=interrupted)
         summaries = conductor.stop_acquisition()
     except KeyboardInterrupt:
         print("\nInterrupted: stopping every camera...", file=sys.stderr)
