@@ -257,3 +257,28 @@ def test_full_disk_is_reported_and_recorded_data_kept(
     syncer.close()
     with pytest.raises(OSError):
         late.close()
+
+
+def test_log_file_is_private_and_never_written_through_a_symlink(
+    colony_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The original's default log file was a predictable name in /tmp, opened following symlinks: another user
+    could plant a symlink there and have the conductor append to a file of their choosing."""
+    import stat
+
+    from rpi_camera_colony.control import conductor as conductor_module
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.setattr(conductor_module, "datestr", lambda: "20260101_000000")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    folder = state / "rpi_camera_colony"
+    folder.mkdir(parents=True)
+    (folder / "rcc_conductor.20260101_000000.log").symlink_to(victim)  # planted
+    config = colony_config(cameras=1, log={"log_file": "/tmp/rpi_camera_colony__logging"})
+    with Conductor(config_file=config) as conductor:
+        log_file = conductor.log_file
+    assert log_file == folder / "rcc_conductor.20260101_000000-2.log"
+    assert victim.read_text() == "untouched\n"
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600 and "conductor listening" in log_file.read_text()

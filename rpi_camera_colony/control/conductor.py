@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -51,6 +52,40 @@ CLOSE_TIMEOUT = 5.0
 def datestr() -> str:
     """Acquisition time stamp used in file names, ``YYYYmmdd_HHMMSS``."""
     return dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+
+
+#: The original's default log file stem: a predictable name in a folder every user can write to. It now means
+#: "the default", which lives in this user's private state folder instead.
+SEED_LOG_FILE = "/tmp/rpi_camera_colony__logging"
+
+
+def log_file_path(stem: str, stamp: str) -> Path:
+    """Where the conductor logs: ``{stem}.{stamp}.log``; the original's default goes to a private folder
+    (``$XDG_STATE_HOME/rpi_camera_colony``, else ``~/.local/state/rpi_camera_colony``)."""
+    if stem == SEED_LOG_FILE:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        stem = str(base / "rpi_camera_colony" / "rcc_conductor")
+    return Path(f"{stem}.{stamp}.log").expanduser()
+
+
+def open_private_log(path: Path) -> tuple[logging.Handler, Path]:
+    """A log handler on a new file only this user can read, never opened through a symlink; returns it and its path
+    (``name-2.log`` and so on when the name is taken, e.g. two conductors started in the same second).
+
+    Raises:
+        OSError: if the folder or a new file cannot be made.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    candidate = path
+    for number in range(2, 100):
+        try:
+            fd = os.open(candidate, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except FileExistsError:  # taken, or a symlink someone planted: never written through
+            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+            continue
+        return logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8")), candidate
+    raise FileExistsError(f"no free log file name next to {path}")
 
 
 class Conductor:
@@ -226,12 +261,11 @@ class Conductor:
         log = self.settings.log
         if not log.log_to_file:
             return
-        path = Path(f"{log.log_file}.{datestr()}.log").expanduser()
+        path = log_file_path(log.log_file, datestr())
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(path, encoding="utf-8")
+            handler, path = open_private_log(path)
         except OSError as err:
-            logger.warning("cannot write the log file %s (%s); logging to the console only", path, err.strerror)
+            logger.warning("cannot write the log file %s (%s); logging to the console only", path, err.strerror or err)
             return
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(log.level)
@@ -520,6 +554,9 @@ class Conductor:
             if self._log_file_handler is not None:
                 logging.getLogger("rpi_camera_colony").removeHandler(self._log_file_handler)
                 self._log_file_handler.close()
+                stream = getattr(self._log_file_handler, "stream", None)
+                if stream is not None:
+                    stream.close()
             logger.debug("conductor cleaned up")
 
     def close(self) -> None:
