@@ -230,7 +230,8 @@ def test_full_disk_is_reported_and_recorded_data_kept(
 
     small = small_disk("160k")
     config = colony_config(
-        cameras=2, framerate=90, general={"remote_data_path": str(small)}, log={"log_to_file": False},
+        cameras=2, framerate=90, general={"remote_data_path": str(small), "disk_space_check": "off"},
+        log={"log_to_file": False},
         per_camera={"cam1": {"resolution": "64x64", "framerate": 5}},
     )  # fmt: skip
     with Conductor(config_file=config) as conductor:
@@ -282,3 +283,38 @@ def test_log_file_is_private_and_never_written_through_a_symlink(
     assert log_file == folder / "rcc_conductor.20260101_000000-2.log"
     assert victim.read_text() == "untouched\n"
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o600 and "conductor listening" in log_file.read_text()
+
+
+def test_a_recording_the_disk_cannot_hold_is_refused_before_it_starts(
+    colony_config: Callable[..., Path], small_disk: Callable[[str], Path]
+) -> None:
+    """With 80 MB free, ten minutes at 90 fps do not fit: refused with the figures; 'warn' records
+    anyway and says so; a short max_acquisition_time fits."""
+    small = small_disk("80m")
+    config = colony_config(
+        cameras=1, framerate=90, general={"remote_data_path": str(small)}, log={"log_to_file": False}
+    )
+    with Conductor(config_file=config) as conductor:
+        with pytest.raises(ColonyCommandError) as caught:
+            conductor.start_acquisition()
+        message = str(caught.value.failures["cam0"])
+        assert "GB free at" in message and " h at about " in message and "needs" in message
+        assert "disk_space_check = warn" in message
+        assert not list(small.rglob("*.rcc.*")), "a refused recording leaves no files"
+    config = colony_config(
+        cameras=1, framerate=90, log={"log_to_file": False},
+        general={"remote_data_path": str(small), "disk_space_check": "warn"},
+    )  # fmt: skip
+    with Conductor(config_file=config, acquisition_name="room__warned") as conductor:
+        conductor.start_acquisition()
+        conductor.stop_acquisition()
+        warnings = [r["msg"] for r in conductor.remote_log_records("cam0") if r["level"] == "WARNING"]
+    assert any("needs" in text and "GB free" in text for text in warnings), warnings
+    config = colony_config(
+        cameras=1, framerate=90, log={"log_to_file": False},
+        general={"remote_data_path": str(small), "max_acquisition_time": 5},
+    )  # fmt: skip
+    with Conductor(config_file=config, acquisition_name="room__short") as conductor:
+        conductor.start_acquisition()
+        summaries = conductor.stop_acquisition()
+    assert summaries["cam0"]["status"] == "stopped"

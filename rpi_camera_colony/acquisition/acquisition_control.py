@@ -23,7 +23,7 @@ from typing import Any, Optional
 import zmq
 
 from rpi_camera_colony import protocol
-from rpi_camera_colony.acquisition import backends
+from rpi_camera_colony.acquisition import backends, disk
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend
 from rpi_camera_colony.acquisition.clock_sync import ClockSync
 from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording, host_info, versions
@@ -100,6 +100,8 @@ class PiAcquisitionControl:
         self.instance_name = check_name_part("instance name", instance_name)
         self.data_path = data_path
         self.max_acquisition_time = float(max_acquisition_time)
+        #: before a recording: "refuse" it (default), "warn" or do nothing ("off") when the disk may not hold it
+        self.disk_space_check = "refuse"
         self.heartbeat_interval = heartbeat_interval
         self._camera_override = camera_backend
         self._ttl_override = ttl_backend
@@ -243,6 +245,8 @@ class PiAcquisitionControl:
         name = check_name_part("acquisition_name", acquisition_name)
         when = check_name_part("acquisition_time", acquisition_time)
         group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
+        if self.settings.save_data:
+            self._check_room()
         files = None
         if self.settings.save_data:
             files = RecordingFiles.create(
@@ -276,6 +280,24 @@ class PiAcquisitionControl:
             files.folder if files else "nowhere (save_data = False)",
         )
         return recording
+
+    def _check_room(self) -> None:
+        """Refuse (or warn about) a recording the data disk may not hold to max_acquisition_time.
+
+        Raises:
+            RecordingError: with the figures, when ``disk_space_check`` is "refuse" and there is not enough room.
+        """
+        free = self._free_disk()
+        if self.disk_space_check == "off" or free is None or self.settings is None:
+            return
+        seconds = self.max_acquisition_time if self.max_acquisition_time > 0 else disk.UNLIMITED_SECONDS
+        need = disk.space_needed(self.settings, free=free, max_seconds=seconds)
+        if need.enough:
+            return
+        message = need.describe(str(Path(self.data_path).expanduser()))
+        if self.disk_space_check == "refuse":
+            raise RecordingError(message)
+        logger.warning("%s", message)
 
     def preview(self) -> None:
         """Run the camera without recording (to aim it); ``stop`` ends it.
@@ -507,6 +529,10 @@ class PiAcquisitionControl:
         data_path = args.get("data_path")
         if data_path is not None and (not isinstance(data_path, str) or not data_path):
             raise ConfigError([f"data_path = {data_path!r}: must be a non-empty path"])
+        check = args.get("disk_space_check", self.disk_space_check)
+        if check not in disk.CHECKS:
+            raise ConfigError([f"disk_space_check = {check!r}: must be one of {', '.join(disk.CHECKS)}"])
+        self.disk_space_check = check
         unsupported = self.configure(settings, data_path=data_path, max_acquisition_time=max_time)
         return {
             "unsupported": unsupported,

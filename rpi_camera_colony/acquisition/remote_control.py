@@ -93,12 +93,18 @@ class RemoteAcquisitionControl:
         return self._submit(self.name, command, args or {}, self.command_timeout if timeout is None else timeout)
 
     def configure(
-        self, *, data_path: str, max_acquisition_time: float, clock_sync_interval: Optional[float] = None
+        self,
+        *,
+        data_path: str,
+        max_acquisition_time: float,
+        clock_sync_interval: Optional[float] = None,
+        disk_space_check: str = "refuse",
     ) -> CommandStatus:
         args: dict[str, Any] = {
             "settings": self.settings.to_dict(),
             "data_path": data_path,
             "max_acquisition_time": max_acquisition_time,
+            "disk_space_check": disk_space_check,
         }
         if clock_sync_interval is not None:
             args["clock_sync_interval"] = clock_sync_interval

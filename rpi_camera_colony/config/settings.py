@@ -46,6 +46,7 @@ class GeneralSettings:
     remote_python_interpreter: str = "/home/pi/miniconda3/envs/py36/bin/python"
     remote_python_entrypoint: str = "rpi_camera_colony.acquisition"
     max_acquisition_time: int = 7200
+    disk_space_check: str = "refuse"
     save_data: bool = True
     general_setting_has_priority: bool = True
     general_settings_to_patch_into_controller: tuple[str, ...] = ("save_data", "acquisition_time", "acquisition_group")

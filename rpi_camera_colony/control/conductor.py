@@ -245,6 +245,7 @@ class Conductor:
                     name: rc.configure(
                         data_path=self.settings.general.remote_data_path,
                         max_acquisition_time=self.settings.general.max_acquisition_time,
+                        disk_space_check=self.settings.general.disk_space_check,
                     )
                     for name, rc in self.controllers.items()
                     if name not in recording
