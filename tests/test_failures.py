@@ -97,6 +97,11 @@ def test_agent_killed_mid_recording(colony_config: Callable[..., Path]) -> None:
     assert rows >= 15, rows  # >= 0.5 s of 1.5 s at 30 fps survived
     decoded = read_frame_indices(folder / killed["video_file_h264"])
     assert decoded and decoded == list(range(decoded[0], decoded[0] + len(decoded)))
+    # Video and rows were flushed together: every row's frame is in the video, and the video holds at most one
+    # frame without a row (the one written between the two flushes), not a second's worth.
+    table_frames = killed["timestamps.ttl.out"]["frame_index"].tolist()
+    assert table_frames == decoded[: len(table_frames)]
+    assert len(decoded) - len(table_frames) <= 1, (len(decoded), len(table_frames))
 
 
 def test_silent_agent_is_marked_lost_then_reattached(colony_config: Callable[..., Path]) -> None:
@@ -245,6 +250,13 @@ def test_full_disk_is_reported_and_recorded_data_kept(
     video = next(folder.glob("*.cam0.*.rcc.video.h264"))
     frames = read_frame_indices(video)[:-2]  # the last frame was cut off by the full disk (and concealed)
     assert len(frames) > 10 and frames == list(range(frames[0], frames[0] + len(frames)))
+    # The camera's files agree and say why it stopped; nothing temporary is left on the full disk.
+    session = read_session_data(folder)
+    meta = session["cam0"]["metadata"]
+    assert meta["status"] == "failed" and "No space left" in meta["stop_reason"]
+    rows = session["cam0"]["timestamps.ttl.out"]["frame_index"].tolist()
+    assert meta["frames"]["written"] == len(rows) and rows == read_frame_indices(video)[: len(rows)]
+    assert not list(small.rglob("*.tmp"))
     # A write error in the background sync thread is reported too, not lost with the thread.
     from rpi_camera_colony.acquisition.writers import CsvFile, DataSyncer
 

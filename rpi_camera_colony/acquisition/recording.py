@@ -180,8 +180,9 @@ class Recording:
         except OSError as err:
             raise OSError(f"cannot create the data folder {files.folder}: {err.strerror}") from None
         try:
-            self._video = SyncedFile(files.video, binary=True)
-            self._ttl_out = CsvFile(files.ttl_out, TTL_OUT_COLUMNS)
+            # Every frame and then its row reach the OS at once: after a crash or on a full disk they agree to a frame.
+            self._video = SyncedFile(files.video, binary=True, buffered=False)
+            self._ttl_out = CsvFile(files.ttl_out, TTL_OUT_COLUMNS, flush_rows=True)
             self._ttl_in = CsvFile(files.ttl_in, TTL_IN_COLUMNS)
             self._clock_csv = CsvFile(files.clock, CLOCK_COLUMNS)
         except FileExistsError as err:
@@ -230,7 +231,23 @@ class Recording:
     # -- camera thread callbacks ------------------------------------------------------------------------------
 
     def _on_frame(self, frame: FrameInfo) -> None:
+        """A frame whose encoded data is in the video file: raise its TTL pulse, write its row, count it.
+
+        The row is written (and handed to the OS) before the frame is counted: if it cannot be (a full disk), the
+        error stops the recording and the counts match the rows on disk.
+        """
         ttl_time = self.ttl.pulse() if self.settings.ttl_out_pin >= 0 else None
+        conductor_us = self.to_conductor(frame.timestamp_us)
+        if self._ttl_out is not None:
+            self._ttl_out.write_row(
+                frame.timestamp_us,
+                ttl_time,
+                f"{frame.sys_time:.6f}",
+                frame.index,
+                frame.size,
+                int(frame.keyframe),
+                conductor_us,
+            )
         with self._lock:
             if self._last_timestamp_us is not None:
                 gap = frame.timestamp_us - self._last_timestamp_us
@@ -249,17 +266,6 @@ class Recording:
             if ttl_time is not None:
                 self.ttl_out_pulses += 1
             first = self.frames_written == 1
-        conductor_us = self.to_conductor(frame.timestamp_us)
-        if self._ttl_out is not None:
-            self._ttl_out.write_row(
-                frame.timestamp_us,
-                ttl_time,
-                f"{frame.sys_time:.6f}",
-                frame.index,
-                frame.size,
-                int(frame.keyframe),
-                conductor_us,
-            )
         if first:
             self.first_frame = {
                 "index": frame.index,

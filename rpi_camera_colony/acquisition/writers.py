@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import logging
@@ -79,13 +80,19 @@ class RecordingFiles:
 
 
 class SyncedFile:
-    """A file written by one thread and flushed + fsync'ed by a :class:`DataSyncer` from another."""
+    """A file written by one thread and flushed + fsync'ed by a :class:`DataSyncer` from another.
 
-    def __init__(self, path: Path, *, binary: bool) -> None:
+    ``buffered=False`` (binary only) hands every write to the operating system at once: what a killed process
+    wrote is in the file. The video is written so, and its frames' rows are flushed row by row
+    (``CsvFile(flush_rows=True)``) right after each frame: the two files then differ by at most one frame after a
+    SIGKILL or on a full disk (with Python's buffers they differed by up to a second).
+    """
+
+    def __init__(self, path: Path, *, binary: bool, buffered: bool = True) -> None:
         self.path = path
         # Kept open for the whole recording and closed in close(), so no context manager here.
         if binary:
-            self._raw: Any = open(path, "xb")  # noqa: SIM115
+            self._raw: Any = open(path, "xb", buffering=-1 if buffered else 0)  # noqa: SIM115
         else:
             self._raw = open(path, "x", newline="", encoding="utf-8")  # noqa: SIM115
         self._lock = threading.Lock()
@@ -93,9 +100,23 @@ class SyncedFile:
         self.closed = False
 
     def write(self, data: Any) -> None:
+        """Write all of ``data``.
+
+        Raises:
+            OSError: e.g. a full disk; ``bytes_written`` counts only what was written.
+        """
         with self._lock:
-            self._raw.write(data)
-            self.bytes_written += len(data)
+            view = memoryview(data) if isinstance(data, (bytes, bytearray, memoryview)) else None
+            if view is None or not isinstance(self._raw, io.RawIOBase):
+                self._raw.write(data)
+                self.bytes_written += len(data)
+                return
+            while view:  # an unbuffered file may take part of it (a disk filling up)
+                done = self._raw.write(view)
+                if not done:
+                    raise OSError(errno.ENOSPC, "no space left on device (write took nothing)", str(self.path))
+                self.bytes_written += done
+                view = view[done:]
 
     def sync(self) -> None:
         """Flush Python's buffer (under the lock) and fsync (outside it, so writers are not held up by the disk)."""
@@ -108,6 +129,7 @@ class SyncedFile:
             os.fsync(fd)
         except OSError as err:  # e.g. closed in between; the next sync or close covers it
             logger.debug("fsync of %s skipped: %s", self.path, err)
+
 
     def close(self) -> None:
         """Flush, fsync and close; the file is closed even when the flush fails (e.g. a full disk), then it raises."""
@@ -124,10 +146,11 @@ class SyncedFile:
 
 
 class CsvFile(SyncedFile):
-    """A CSV file with a header row."""
+    """A CSV file with a header row; ``flush_rows`` hands each row to the operating system as it is written."""
 
-    def __init__(self, path: Path, columns: Iterable[str]) -> None:
+    def __init__(self, path: Path, columns: Iterable[str], *, flush_rows: bool = False) -> None:
         super().__init__(path, binary=False)
+        self.flush_rows = flush_rows
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n")
         self.rows = 0
@@ -141,7 +164,16 @@ class CsvFile(SyncedFile):
         self.write(text)
 
     def write_row(self, *values: Any) -> None:
+        """Write one row.
+
+        Raises:
+            OSError: when ``flush_rows`` and the row cannot be handed to the operating system (e.g. a full disk).
+        """
         self._write_line(["" if v is None else v for v in values])
+        if self.flush_rows:
+            with self._lock:
+                if not self.closed:
+                    self._raw.flush()
         self.rows += 1
 
 
@@ -195,11 +227,30 @@ class DataSyncer:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON so that readers only ever see the old or the new complete file."""
+    """Write JSON so that readers only ever see the old or the new complete file.
+
+    On a full disk the new file cannot be made beside the old one: then the old file is overwritten in place (its
+    own blocks are freed first, so a file of about its size fits), and no temporary file is left behind.
+
+    Raises:
+        OSError: if neither way works.
+    """
+    text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False, default=str)
-        handle.write("\n")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        return
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if err.errno != errno.ENOSPC or not path.exists():
+            raise
+    with open(path, "r+", encoding="utf-8") as handle:
+        handle.truncate(0)
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
