@@ -3,6 +3,9 @@
 - :class:`Waker`: lets any thread wake a poll loop that owns sockets (ZeroMQ sockets are not thread-safe).
 - :class:`QueueLogHandler` / :class:`LogForwarder`: an agent's log records, queued from any thread, sent by its loop.
 - :class:`ControlServer`: the conductor's side, one I/O thread owning the ROUTER (control) and PULL (log) sockets.
+- CURVE (``[control] curve = True``): :func:`ensure_keys` makes the key pairs, :class:`CurveServer` encrypts the
+  conductor's sockets and admits only peers whose public key is in the key folder, each under its own camera's name
+  (a peer that presents cam1's key cannot speak as cam0); :class:`CurveClient` is an agent's side.
 
 Log records travel PUSH -> PULL on the log port: unlike PUB/SUB, nothing sent before the connection is complete is
 dropped, and a slow conductor applies back-pressure (bounded by the agent's buffer) instead of silent loss.
@@ -17,8 +20,9 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any, Optional
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Optional, Union
 
 import zmq
 
@@ -63,6 +67,110 @@ def is_ipv6(address: str) -> bool:
 #: (a Pi that lost power, a cable pulled for long) frees its camera's name on the conductor's socket.
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 5000
+
+
+CONDUCTOR_KEY = "conductor"
+
+
+def ensure_keys(folder: Union[str, Path], names: Iterable[str]) -> Path:
+    """Make the missing key pairs (``NAME.key`` public, ``NAME.key_secret`` private) for the conductor and these
+    cameras in ``folder`` (made private: mode 0700); returns the folder.
+
+    Raises:
+        ColonyError: if the folder or a key cannot be written.
+    """
+    import zmq.auth
+
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)
+        for name in [CONDUCTOR_KEY, *names]:
+            if not (path / f"{name}.key_secret").exists():
+                zmq.auth.create_certificates(str(path), name)
+                (path / f"{name}.key_secret").chmod(0o600)
+                logger.info("made the CURVE key pair %s in %s", name, path)
+    except OSError as err:
+        raise ColonyError(f"cannot write CURVE keys in {path}: {err.strerror or err}") from None
+    return path
+
+
+def _load_pair(path: Path) -> tuple[bytes, bytes]:
+    import zmq.auth
+
+    try:
+        public, secret = zmq.auth.load_certificate(str(path))
+    except (OSError, ValueError) as err:
+        raise ColonyError(f"cannot read the CURVE key {path}: {err}") from None
+    if secret is None:
+        raise ColonyError(f"{path} holds no secret key: the .key_secret file is needed")
+    return public, secret
+
+
+class CurveServer:
+    """The conductor's CURVE keys and authenticator: only keys in ``folder`` may connect, each as its camera."""
+
+    def __init__(self, folder: Union[str, Path]) -> None:
+        self.folder = Path(folder).expanduser()
+        self.public, self.secret = _load_pair(self.folder / f"{CONDUCTOR_KEY}.key_secret")
+        self._names: dict[bytes, str] = {}
+        import zmq.auth
+
+        for public_file in sorted(self.folder.glob("*.key")):
+            try:
+                public, _ = zmq.auth.load_certificate(str(public_file))
+            except (OSError, ValueError) as err:
+                logger.warning("ignored CURVE key %s: %s", public_file, err)
+                continue
+            self._names[public] = public_file.stem
+        self._auth: Any = None
+
+    def start(self, context: zmq.Context[Any]) -> None:
+        from zmq.auth.thread import ThreadAuthenticator
+        from zmq.utils import z85
+
+        names = self._names
+
+        class _Authenticator(ThreadAuthenticator):
+            def curve_user_id(self, client_public_key: bytes) -> str:  # the camera this (binary) key belongs to
+                return names.get(z85.encode(client_public_key), "")
+
+        self._auth = _Authenticator(context)
+        self._auth.start()
+        self._auth.configure_curve_callback(domain="*", credentials_provider=self)
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        """ZAP: admit only the keys found in the key folder (``key`` is Z85-encoded, as in the key files)."""
+        return key in self._names
+
+    def apply(self, sock: zmq.Socket[bytes]) -> None:
+        sock.curve_secretkey = self.secret
+        sock.curve_publickey = self.public
+        sock.curve_server = True
+
+    def stop(self) -> None:
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+
+
+class CurveClient:
+    """An agent's CURVE keys: its own pair and the conductor's public key, from ``folder``."""
+
+    def __init__(self, folder: Union[str, Path], name: str) -> None:
+        import zmq.auth
+
+        path = Path(folder).expanduser()
+        self.public, self.secret = _load_pair(path / f"{name}.key_secret")
+        try:
+            self.server, _ = zmq.auth.load_certificate(str(path / f"{CONDUCTOR_KEY}.key"))
+        except (OSError, ValueError) as err:
+            raise ColonyError(f"cannot read the conductor's CURVE key in {path}: {err}") from None
+
+    def apply(self, sock: zmq.Socket[bytes]) -> None:
+        sock.curve_secretkey = self.secret
+        sock.curve_publickey = self.public
+        sock.curve_serverkey = self.server
 
 
 def configure_socket(sock: zmq.Socket[bytes], *, address: str = "", heartbeat: bool = False) -> None:
@@ -205,11 +313,14 @@ class LogForwarder:
         port: int,
         level: str = "INFO",
         backlog: int = 10_000,
+        curve: Optional[CurveClient] = None,
     ) -> None:
         self._records: queue.Queue[dict[str, Any]] = queue.Queue()
         self._backlog: deque[dict[str, Any]] = deque(maxlen=backlog)
         self._socket: zmq.Socket[bytes] = context.socket(zmq.PUSH)
         configure_socket(self._socket, address=address)
+        if curve is not None:
+            curve.apply(self._socket)
         self._socket.setsockopt(zmq.SNDHWM, backlog)
         self._socket.connect(endpoint(address, port))
         self._handler = QueueLogHandler(
@@ -262,6 +373,7 @@ class ControlServer:
         on_log: called on the I/O thread with each log record dict an agent published.
         on_tick: called on the I/O thread at least every ``tick_interval`` seconds with ``time.monotonic()``.
         on_undeliverable: called on the I/O thread when a message cannot be handed to an agent (not connected).
+        curve: encrypt both sockets and admit only known keys, each peer under its own camera's name.
 
     Raises:
         ColonyError: if a socket cannot bind, saying which address and port and what to change.
@@ -279,6 +391,7 @@ class ControlServer:
         on_tick: TickHandler,
         on_undeliverable: UndeliverableHandler,
         tick_interval: float = 0.1,
+        curve: Optional[CurveServer] = None,
     ) -> None:
         self._on_message = on_message
         self._on_log = on_log
@@ -293,7 +406,12 @@ class ControlServer:
         self._router: zmq.Socket[bytes] = self._context.socket(zmq.ROUTER)
         self._logs: zmq.Socket[bytes] = self._context.socket(zmq.PULL)
         self._waker = Waker(self._context)
+        self._curve = curve
         try:
+            if curve is not None:
+                curve.start(self._context)
+                curve.apply(self._router)
+                curve.apply(self._logs)
             configure_socket(self._router, address=control_address, heartbeat=True)
             # No handover: while a camera's agent is connected, a second connection under its name is refused
             # (a stray or hostile peer cannot take the name over); a dead connection is dropped by the heartbeat.
@@ -378,9 +496,12 @@ class ControlServer:
     def _receive_control(self) -> None:
         while True:
             try:
-                frames = self._router.recv_multipart(zmq.NOBLOCK)
+                parts = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
+            frames = [part.bytes for part in parts]
+            if self._curve is not None and not self._named_by_key(parts[-1], frames[0].decode("utf-8", "replace")):
+                continue
             if len(frames) != 2:
                 if self._limiter.allow("bad control frames"):
                     logger.warning("ignored a control message of %d frames (identity + payload expected)", len(frames))
@@ -406,6 +527,18 @@ class ControlServer:
                     logger.exception("a %s message from %r could not be handled", message["type"], instance[:64])
                 self._router_send(identity, protocol.error(message["id"], f"message not understood: {err}"))
 
+    def _named_by_key(self, frame: zmq.Frame, name: str) -> bool:
+        """With CURVE: whether the peer's key belongs to the camera ``name`` it speaks as."""
+        try:
+            owner = frame.get("User-Id")
+        except zmq.ZMQError:
+            owner = ""
+        if owner == name:
+            return True
+        if self._limiter.allow("name not matching key"):
+            logger.warning("refused a message as %r from a peer whose key is %r's", name[:64], owner)
+        return False
+
     def _router_send(self, identity: bytes, message: dict[str, Any]) -> None:
         try:
             self._router.send_multipart([identity, protocol.encode(message)], zmq.NOBLOCK)
@@ -415,11 +548,14 @@ class ControlServer:
     def _receive_logs(self) -> None:
         while True:
             try:
-                frames = self._logs.recv_multipart(zmq.NOBLOCK)
+                parts = self._logs.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
+            frames = [part.bytes for part in parts]
             try:
                 record = protocol.decode_log(frames[-1])
+                if self._curve is not None and not self._named_by_key(parts[-1], record["instance"]):
+                    continue
                 self._on_log(record)
             except ProtocolError as err:
                 if self._limiter.allow("bad log record"):
@@ -455,4 +591,6 @@ class ControlServer:
         for sock in (self._router, self._logs):
             sock.close(0)
         self._waker.close()
+        if self._curve is not None:
+            self._curve.stop()
         self._context.term()

@@ -186,7 +186,10 @@ def test_deploy_installs_this_version_and_reports_each_host(bed: SshTestBed, tmp
     python = pi_env / "bin" / "python"
     absent = "10.99.0.99" if bed.use_namespaces else "127.0.0.99"
     interpreter = {"remote_python_interpreter": str(python)}
-    config = bed_config(bed, tmp_path, cameras=2, per_camera={"cam1": {"address": absent}}, general=interpreter)
+    keys = {"curve": True, "key_folder": str(tmp_path / "keys")}  # deployed to the Pi, then used over SSH
+    config = bed_config(
+        bed, tmp_path, cameras=2, per_camera={"cam1": {"address": absent}}, general=interpreter, control=keys
+    )
     result = subprocess.run(
         bed.command([str(BIN / "rcc_deploy"), "-c", str(config), "--no-deps"]),
         capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
@@ -201,7 +204,8 @@ def test_deploy_installs_this_version_and_reports_each_host(bed: SshTestBed, tmp
         capture_output=True, text=True, timeout=60, check=True, cwd=tmp_path,
     ).stdout.split()  # fmt: skip
     assert where[0] == __version__ and where[1].startswith(str(pi_env))
-    recorded = conduct(bed, config, "--camera", "cam0", "-t", "1")
+    assert (tmp_path / "keys" / "cam0.key_secret").stat().st_size > 0  # the key survived being copied onto itself
+    recorded = conduct(bed, config, "--camera", "cam0", "-t", "1")  # encrypted, with the deployed keys
     assert recorded.returncode == 0, recorded.stderr
 
 

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         "then the agent exits",
     )
     agent.add_argument("--no-log-forwarding", action="store_true", help="do not send log records to the conductor")
+    agent.add_argument(
+        "--curve-keys",
+        default=None,
+        metavar="FOLDER",
+        help="encrypt and authenticate with CURVE: this camera's NAME.key_secret and conductor.key are in FOLDER",
+    )
     agent.add_argument("--camera-backend", choices=["auto", "simulated", "picamera2", "picamera"], default=None)
     agent.add_argument("--ttl-backend", choices=["auto", "simulated", "gpiozero", "rpi_gpio"], default=None)
     agent.add_argument("--auto-start", "-a", action="store_true", help="record right away without a conductor")
@@ -179,6 +185,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             camera_backend=args.camera_backend,
             ttl_backend=args.ttl_backend,
             parent_pid=args.parent_pid,
+            curve_keys=args.curve_keys,
         )
     except ColonyError as err:
         print(f"rcc_acquisition: {err}", file=sys.stderr)

@@ -34,7 +34,14 @@ from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
-from rpi_camera_colony.network_communication import LogForwarder, LogLimiter, Waker, configure_socket, endpoint
+from rpi_camera_colony.network_communication import (
+    CurveClient,
+    LogForwarder,
+    LogLimiter,
+    Waker,
+    configure_socket,
+    endpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +79,8 @@ class PiAcquisitionControl:
         heartbeat_interval: seconds between heartbeats.
         camera_backend, ttl_backend: force a backend (else the config key, ``RCC_*_BACKEND``, then ``auto``).
         clock: the camera clock (simulated backends only).
+        curve_keys: a key folder: encrypt and authenticate both connections with CURVE, using this camera's key pair
+            (``NAME.key_secret``) and the conductor's public key (``conductor.key``) found there.
         backend_factory: builds the camera and TTL backends (gives the hardware libraries what a test or a special
             set-up injects, e.g. gpiozero's MockFactory); default: :class:`~.backends.BackendFactory`.
         parent_pid: the conductor's pid when it started this agent as a local process. If that process is gone,
@@ -96,6 +105,7 @@ class PiAcquisitionControl:
         clock: Optional[CameraClock] = None,
         parent_pid: Optional[int] = None,
         backend_factory: Optional[backends.BackendFactory] = None,
+        curve_keys: Optional[str] = None,
     ) -> None:
         self.instance_name = check_name_part("instance name", instance_name)
         self.data_path = data_path
@@ -128,6 +138,7 @@ class PiAcquisitionControl:
         self._context: zmq.Context[Any] = zmq.Context()
         self._events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
         self._waker = Waker(self._context)
+        self._curve = None if curve_keys is None else CurveClient(curve_keys, instance_name)
         self._control_endpoint = endpoint(control_address, control_port)
         self._control_address = control_address
         self._dealer = self._new_dealer()
@@ -137,12 +148,20 @@ class PiAcquisitionControl:
         self._logs: Optional[LogForwarder] = None
         if log_address is not None and log_port is not None:
             self._logs = LogForwarder(
-                self._context, self._waker, instance=instance_name, address=log_address, port=log_port, level=log_level
+                self._context,
+                self._waker,
+                instance=instance_name,
+                address=log_address,
+                port=log_port,
+                level=log_level,
+                curve=self._curve,
             )
 
     def _new_dealer(self) -> zmq.Socket[bytes]:
         dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
         configure_socket(dealer, address=self._control_address, heartbeat=True)
+        if self._curve is not None:
+            self._curve.apply(dealer)
         dealer.setsockopt(zmq.IDENTITY, self.instance_name.encode())
         dealer.connect(self._control_endpoint)
         return dealer

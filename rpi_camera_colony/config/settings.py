@@ -83,6 +83,8 @@ class ControlSettings:
     require_same_version: bool = True
     start_delay: float = 0.5
     clock_sync_interval: float = 1.0
+    curve: bool = False
+    key_folder: str = "~/.config/rpi_camera_colony/keys"
 
 
 @dataclass(frozen=True)

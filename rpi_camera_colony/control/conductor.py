@@ -41,7 +41,7 @@ from rpi_camera_colony.exc import (
     ConfigError,
     RecordingError,
 )
-from rpi_camera_colony.network_communication import ControlServer, connect_host
+from rpi_camera_colony.network_communication import ControlServer, CurveServer, connect_host, ensure_keys
 from rpi_camera_colony.protocol import Reply
 
 logger = logging.getLogger(__name__)
@@ -213,7 +213,11 @@ class Conductor:
         try:
             self._open_log_file()
             control, log = self.settings.control, self.settings.log
+            curve = None
+            if control.curve:
+                curve = CurveServer(ensure_keys(control.key_folder, self.controllers))
             self._server = ControlServer(
+                curve=curve,
                 control_address=control.address,
                 control_port=control.port,
                 log_address=log.address,
@@ -291,6 +295,7 @@ class Conductor:
             data_path=general.remote_data_path,
             heartbeat_interval=self.settings.control.heartbeat_interval,
             max_acquisition_time=general.max_acquisition_time,
+            curve_keys=self.settings.control.key_folder if self.settings.control.curve else None,
         )
 
     def _launch_all(self) -> None:

@@ -22,6 +22,7 @@ from typing import Optional
 from rpi_camera_colony import __version__
 from rpi_camera_colony.config.settings import ColonySettings, ControllerSettings
 from rpi_camera_colony.exc import ColonyError, ConfigError, LaunchError
+from rpi_camera_colony.network_communication import CONDUCTOR_KEY, ensure_keys
 
 REMOTE_WHEELS = "${RCC_RUNTIME_DIR:-$HOME/.cache/rpi_camera_colony}/wheels"
 
@@ -65,6 +66,19 @@ def hosts_of(settings: ColonySettings) -> dict[str, list[ControllerSettings]]:
     return found
 
 
+def key_steps(key_folder: str, names: list[str]) -> list[tuple[str, str, Optional[Path]]]:
+    """Copy each camera's CURVE key pair and the conductor's public key to the same folder on its Pi (private,
+    written to a temporary name first, so a half-copied key never replaces a good one)."""
+    local = Path(key_folder).expanduser()  # made for every camera by main() before the hosts are served
+    remote = '"$HOME"' + key_folder[1:] if key_folder.startswith("~") else shlex.quote(key_folder)
+    steps: list[tuple[str, str, Optional[Path]]] = []
+    for file in [f"{CONDUCTOR_KEY}.key", *(f"{name}.key_secret" for name in names)]:
+        target = f"{remote}/{file}"
+        script = f"umask 077 && mkdir -p {remote} && cat > {target}.part && mv -f {target}.part {target}"
+        steps.append((f"keys ({file})", script, local / file))
+    return steps
+
+
 def deploy_host(
     settings: ColonySettings, cameras: list[ControllerSettings], wheel: Path, *, no_deps: bool
 ) -> HostResult:
@@ -87,11 +101,13 @@ def deploy_host(
     install = f'{pip} --force-reinstall --no-deps "{remote_wheel}" 2>&1'
     if not no_deps:
         install += f' && {pip} "{remote_wheel}" 2>&1'
-    steps = [
+    steps: list[tuple[str, str, Optional[Path]]] = [
         ("copy", f'mkdir -p "{REMOTE_WHEELS}" && cat > "{remote_wheel}"', wheel),
         ("install", install, None),
         ("check", f"{python} -c 'import rpi_camera_colony as r; print(r.__version__)'", None),
     ]
+    if settings.control.curve:
+        steps[2:2] = key_steps(settings.control.key_folder, [c.name for c in cameras])
     version = ""
     for step, script, stdin in steps:
         try:
@@ -139,6 +155,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"rcc_deploy: {err}", file=sys.stderr)
         return 2
     hosts = hosts_of(settings)
+    if settings.control.curve:
+        try:
+            ensure_keys(settings.control.key_folder, list(settings.controllers))
+        except ColonyError as err:
+            print(f"rcc_deploy: {err}", file=sys.stderr)
+            return 2
     if not hosts:
         print("rcc_deploy: no camera in this config runs on another machine; nothing to deploy")
         return 0

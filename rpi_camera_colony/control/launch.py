@@ -47,6 +47,7 @@ class AgentArguments:
     heartbeat_interval: float
     max_acquisition_time: float
     parent_pid: Optional[int] = None  #: local agents: the conductor's pid (an idle orphan exits)
+    curve_keys: Optional[str] = None  #: CURVE: the key folder on the agent's machine ('~' is the agent's home)
 
     def argv(self) -> list[str]:
         return [
@@ -60,6 +61,7 @@ class AgentArguments:
             "--heartbeat-interval", str(self.heartbeat_interval),
             "--max-acquisition-time", str(self.max_acquisition_time),
             *(["--parent-pid", str(self.parent_pid)] if self.parent_pid is not None else []),
+            *(["--curve-keys", self.curve_keys] if self.curve_keys is not None else []),
         ]  # fmt: skip
 
 
