@@ -171,3 +171,40 @@ def test_attaching_with_nothing_recording_says_so(colony_config: Callable[..., P
     )  # fmt: skip
     assert done.returncode == 1
     assert "no hello within 1 s (attaching: no agent of this camera is running" in done.stderr
+
+
+def test_one_host_cut_for_60_s_comes_back_with_every_frame(bed: SshTestBed, tmp_path: Path) -> None:
+    """A minute without a link: longer than every timeout on both sides (ZeroMQ heartbeats drop the connection,
+    the agent rebuilds its socket); when the link is back the camera re-attaches and nothing was lost."""
+    if not bed.use_namespaces:
+        pytest.skip("cutting links needs the namespaces test bed")
+    config = bed_config(bed, tmp_path, cameras=2, control={"heartbeat_interval": 0.2})
+    command = [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", "-n", "outage__long", "-t", "70"]
+    cli = subprocess.Popen(
+        bed.command(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert cli.stdout is not None
+    errors = Lines(cli.stderr)
+    try:
+        errors.wait_for("all 2 camera(s) recording", timeout=60)
+        bed.cut(1)
+        try:
+            errors.wait_for("cam1: lost", timeout=10)
+            threading.Event().wait(60)  # the fault: a minute without cam1's link
+        finally:
+            bed.restore(1)
+        errors.wait_for("cam1: re-attached", timeout=30)
+        out = cli.stdout.read()
+        assert cli.wait(timeout=90) == 0, errors.rest()
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    folder = tmp_path / "data" / "outage" / "outage__long"
+    session = read_session_data(folder)
+    assert_session_complete(session, ["cam0", "cam1"], folder)
+    frames = session["cam1"]["timestamps.ttl.out"]["frame_index"].tolist()
+    assert frames == list(range(frames[0], frames[0] + len(frames))) and len(frames) > 65 * 30
+    assert read_frame_indices(folder / session["cam1"]["video_file_h264"]) == frames
+    note = out.splitlines()[out.splitlines().index(next(x for x in out.splitlines() if x.startswith("cam1"))) + 1]
+    assert "out of reach once" in note and float(note.split(",")[1].split()[0]) > 59, note
