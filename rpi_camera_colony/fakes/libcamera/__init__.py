@@ -22,7 +22,8 @@ See :class:`FakeCamera` for the assertion helpers and fault injectors (``hold_bu
 
 from __future__ import annotations
 
-from rpi_camera_colony.fakes.libcamera._kernel import FakeKernel, FdHandle, fake_libcamera
+from rpi_camera_colony.fakes.libcamera._fds import FdHandle
+from rpi_camera_colony.fakes.libcamera._kernel import FakeKernel, fake_libcamera
 from rpi_camera_colony.fakes.libcamera._pipeline import FakeCamera, FrameRecord
 from rpi_camera_colony.fakes.libcamera._sensors import FakeSensor, SensorMode
 

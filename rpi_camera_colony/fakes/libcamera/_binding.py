@@ -24,13 +24,11 @@ import struct
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Optional, TypeVar
+from typing import Any, ClassVar, Optional, TypeVar, cast
 
 from rpi_camera_colony.fakes.libcamera import _defs
-
-if TYPE_CHECKING:
-    from rpi_camera_colony.fakes.libcamera._kernel import FakeKernel, FdHandle
-    from rpi_camera_colony.fakes.libcamera._pipeline import FakeCamera
+from rpi_camera_colony.fakes.libcamera._fds import FdHandle
+from rpi_camera_colony.fakes.libcamera._ports import CameraPort, KernelPort
 
 logger = logging.getLogger(__name__)
 
@@ -902,7 +900,7 @@ class CameraConfiguration(_Template):
 
     Status: ClassVar[Any]
 
-    def __init__(self, camera: FakeCamera, configs: list[StreamConfiguration]) -> None:
+    def __init__(self, camera: CameraPort, configs: list[StreamConfiguration]) -> None:
         self._camera = camera
         self._configs = configs
         self.orientation: Any = self._lib.Orientation["Rotate0"]
@@ -1061,7 +1059,7 @@ class Request(_Template):
     Status: ClassVar[Any]
     Reuse: ClassVar[Any]
 
-    def __init__(self, camera: FakeCamera, cookie: int) -> None:
+    def __init__(self, camera: CameraPort, cookie: int) -> None:
         self.camera = camera
         self._cookie = cookie
         self.status_value: Any = type(self).Status.Pending
@@ -1138,12 +1136,12 @@ class Request(_Template):
 class Camera(_Template):
     """``libcamera.Camera``: a handle on one fake camera, keeping its camera manager alive as the bindings do."""
 
-    def __init__(self, camera: FakeCamera, manager: CameraManager) -> None:
+    def __init__(self, camera: CameraPort, manager: CameraManager) -> None:
         self._camera = camera
         self._manager = manager
 
     @property
-    def fake(self) -> FakeCamera:
+    def fake(self) -> CameraPort:
         """The fake camera behind this handle (not part of the bindings)."""
         return self._camera
 
@@ -1198,7 +1196,7 @@ class Camera(_Template):
         request = self._camera.create_request(cookie)
         if request is None:
             raise system_error("Failed to create request", errno_module.ENOMEM)
-        return request
+        return cast(Request, request)
 
     def queue_request(self, req: Request) -> None:
         if not isinstance(req, Request):
@@ -1250,7 +1248,7 @@ class CameraManager(_Template):
             current = cls(lib.token)
         return current
 
-    def _handle(self, index: int, camera: FakeCamera) -> Camera:
+    def _handle(self, index: int, camera: CameraPort) -> Camera:
         handle = self._handles.get(index)
         if handle is None:
             handle = self._lib.Camera(camera, self)
@@ -1363,7 +1361,7 @@ def _strict_enum(name: str, members: Sequence[tuple[str, int]], qualname: str) -
 class Lib:
     """The classes and id objects of one fake ``libcamera._libcamera`` module, bound to one fake kernel."""
 
-    def __init__(self, kernel: FakeKernel) -> None:
+    def __init__(self, kernel: KernelPort) -> None:
         self.kernel = kernel
         self.token = object()
         self.Point = _derive(Point, self, "Point")

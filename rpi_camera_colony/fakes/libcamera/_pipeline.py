@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from rpi_camera_colony.fakes.libcamera import _defs
 from rpi_camera_colony.fakes.libcamera._binding import (
@@ -44,15 +44,14 @@ from rpi_camera_colony.fakes.libcamera._binding import (
     CameraManager,
     ColorSpace,
     ControlInfo,
+    Lib,
     Request,
     Stream,
     StreamConfiguration,
 )
 from rpi_camera_colony.fakes.libcamera._paint import Painter
+from rpi_camera_colony.fakes.libcamera._ports import KernelPort
 from rpi_camera_colony.fakes.libcamera._sensors import FakeSensor, SensorMode
-
-if TYPE_CHECKING:
-    from rpi_camera_colony.fakes.libcamera._kernel import FakeKernel
 
 logger = logging.getLogger(__name__)
 
@@ -272,12 +271,12 @@ class _Ipa:
 class FakeCamera:
     """One fake camera (sensor + Raspberry Pi pipeline). Reach it as ``kernel.cameras[i]``."""
 
-    def __init__(self, kernel: FakeKernel, sensor: FakeSensor, index: int) -> None:
+    def __init__(self, kernel: KernelPort, sensor: FakeSensor, index: int) -> None:
         self._kernel = kernel
         self.sensor = sensor
         self.index = index
         self.platform = kernel.platform
-        lib = kernel.lib
+        lib: Lib = kernel.lib
         self._lib = lib
         self.camera_id = _camera_id(kernel.platform, index, sensor)
         self._cond = threading.Condition(threading.RLock())
