@@ -121,9 +121,12 @@ def test_a_new_conductor_takes_over_after_a_crash(
     """The conductor is SIGKILLed mid-recording; its agents record on; a second one with the same config adopts
     their recording (--attach follows it to -t, --stop ends it at once) and the files are whole."""
     config = colony_config(cameras=2, framerate=30, control={"port": _free_port()}, log={"port": _free_port()})
+    scratch = data_dir.parent / "tmp"  # the killed conductor cannot remove its agents' output folder: keep it here
+    scratch.mkdir()
     first = subprocess.Popen(
         [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", "-n", "crash__take", "-t", "120"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )  # fmt: skip
     errors = Lines(first.stderr)
     agents: list[int] = []
