@@ -30,6 +30,8 @@ MAX_DEPTH = 16
 #: Integers must fit in 64 bits (the largest we send are microsecond times, about 2**51).
 MAX_INT_DIGITS = 19
 INT_RANGE = (-(1 << 63), (1 << 63) - 1)
+#: How long an agent waits for its first frame after the start time before it answers 'start' with an error.
+FIRST_FRAME_TIMEOUT = 10.0
 #: Longest message id accepted (ours are 32 hex digits).
 MAX_ID_LENGTH = 128
 #: Hard limit set on the sockets themselves (a peer sending more is disconnected by ZeroMQ).

@@ -14,7 +14,6 @@ import dataclasses
 import logging
 import os
 import queue
-import re
 import shutil
 import time
 from pathlib import Path
@@ -29,11 +28,11 @@ from rpi_camera_colony.acquisition.clock_sync import ClockSync
 from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording, host_info, versions
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
 from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
-from rpi_camera_colony.acquisition.writers import RecordingFiles
 from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
+from rpi_camera_colony.files import RecordingFiles, check_name_part
 from rpi_camera_colony.network_communication import (
     CurveClient,
     LogForwarder,
@@ -42,28 +41,14 @@ from rpi_camera_colony.network_communication import (
     configure_socket,
     endpoint,
 )
+from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*$")
-FIRST_FRAME_TIMEOUT = 10.0
 #: The shortest silence of the conductor (seconds) after which the agent rebuilds its control connection.
 LINK_SILENCE_S = 6.0
 #: A scheduled start (or sync-box edge) further than this from now is refused.
 MAX_START_OFFSET_US = 3_600_000_000
-
-
-def check_name_part(label: str, value: Any) -> str:
-    """Check a value that becomes part of a folder or file name.
-
-    Raises:
-        RecordingError: if it is empty or holds characters other than letters, digits, '_', '-' and '.'.
-    """
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
-        raise RecordingError(
-            f"{label} {value!r} cannot be used in file names: use letters, digits, '_', '-' and '.' only"
-        )
-    return value
 
 
 class PiAcquisitionControl:

@@ -1,8 +1,5 @@
-"""Files of one recording: names and folders, periodically synced writers, atomic metadata.
-
-Layout (the original package's contract)::
-
-    {remote_data_path}/{acquisition_group}/{acquisition_name}/{acquisition_name}.{instance}.{YYYYmmdd_HHMMSS}.rcc.{kind}
+"""Writing the files of one recording: periodically synced writers, atomic metadata (their names and folders are
+the shared vocabulary of :mod:`rpi_camera_colony.files`).
 
 Everything written is flushed to the operating system and fsync'ed at least every ``sync_interval`` seconds by one
 background thread, so a crash loses at most the last second.
@@ -19,65 +16,30 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from rpi_camera_colony.files import (  # the names live in the shared vocabulary; re-exported for the writers' users
+    CLOCK_COLUMNS,
+    KIND_CLOCK,
+    KIND_METADATA,
+    KIND_MP4,
+    KIND_TTL_IN,
+    KIND_TTL_OUT,
+    KIND_VIDEO,
+    TTL_IN_COLUMNS,
+    TTL_OUT_COLUMNS,
+    RecordingFiles,
+    session_folder,
+)
+
 logger = logging.getLogger(__name__)
 
-KIND_VIDEO = "video.h264"
-KIND_TTL_OUT = "timestamps.ttl.out.csv"
-KIND_TTL_IN = "timestamps.ttl.in.csv"
-KIND_METADATA = "metadata.json"
-KIND_MP4 = "video.h264.mp4"
-KIND_CLOCK = "clock.csv"
-
-TTL_OUT_COLUMNS = (
-    "timestamp_frame", "timestamp_ttl", "sys_time", "frame_index", "frame_bytes", "keyframe", "timestamp_conductor",
-)  # fmt: skip
-TTL_IN_COLUMNS = ("timestamp_frame", "sys_time", "level", "frame_index", "timestamp_conductor")
-CLOCK_COLUMNS = ("camera_us", "conductor_us", "rtt_us", "offset_us", "burst_best")
-
-
-def session_folder(data_path: str, group: str, name: str) -> Path:
-    """The folder of one acquisition: ``{data_path}/{group}/{name}``, or ``{data_path}/{name}`` without a group."""
-    base = Path(data_path).expanduser()
-    return base / group / name if group else base / name
-
-
-@dataclass(frozen=True)
-class RecordingFiles:
-    folder: Path
-    stem: str  # "{acquisition_name}.{instance}.{acquisition_time}"
-
-    @classmethod
-    def create(cls, *, data_path: str, group: str, name: str, instance: str, acquisition_time: str) -> RecordingFiles:
-        folder = session_folder(data_path, group, name).absolute()
-        return cls(folder=folder, stem=f"{name}.{instance}.{acquisition_time}")
-
-    def path(self, kind: str) -> Path:
-        return self.folder / f"{self.stem}.rcc.{kind}"
-
-    @property
-    def video(self) -> Path:
-        return self.path(KIND_VIDEO)
-
-    @property
-    def ttl_out(self) -> Path:
-        return self.path(KIND_TTL_OUT)
-
-    @property
-    def ttl_in(self) -> Path:
-        return self.path(KIND_TTL_IN)
-
-    @property
-    def metadata(self) -> Path:
-        return self.path(KIND_METADATA)
-
-    @property
-    def clock(self) -> Path:
-        return self.path(KIND_CLOCK)
-
+__all__ = [
+    "CLOCK_COLUMNS", "KIND_CLOCK", "KIND_METADATA", "KIND_MP4", "KIND_TTL_IN", "KIND_TTL_OUT", "KIND_VIDEO",
+    "TTL_IN_COLUMNS", "TTL_OUT_COLUMNS", "CsvFile", "DataSyncer", "RecordingFiles", "SyncedFile", "session_folder",
+    "write_json_atomic",
+]  # fmt: skip
 
 class SyncedFile:
     """A file written by one thread and flushed + fsync'ed by a :class:`DataSyncer` from another.

@@ -25,6 +25,7 @@ from rpi_camera_colony.config.settings import (
     ControlSettings,
     GeneralSettings,
     LogSettings,
+    patch_controllers,
 )
 from rpi_camera_colony.exc import ConfigError
 
@@ -249,19 +250,6 @@ def _unknown_keys(raw: ConfigObj) -> tuple[list[str], dict[str, dict[str, str]]]
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         warnings_found.append(f"unknown key or section '{path}' is ignored{hint}")
     return warnings_found, extras
-
-
-def patch_controllers(
-    general: GeneralSettings, controllers: Mapping[str, ControllerSettings]
-) -> dict[str, ControllerSettings]:
-    """Copy the general settings listed in ``general_settings_to_patch_into_controller`` into every controller.
-
-    As in the original package this happens only when ``general_setting_has_priority`` is true.
-    """
-    if not general.general_setting_has_priority:
-        return dict(controllers)
-    changes = {key: getattr(general, key) for key in general.general_settings_to_patch_into_controller}
-    return {name: dataclasses.replace(c, **changes) for name, c in controllers.items()}
 
 
 def _known(cls: type, section: Mapping[str, Any]) -> dict[str, Any]:

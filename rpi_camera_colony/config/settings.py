@@ -157,8 +157,6 @@ class ColonySettings:
 
     def replace_general(self, **changes: Any) -> ColonySettings:
         """A copy with some general settings changed (controllers re-patched accordingly)."""
-        from rpi_camera_colony.config.loading import patch_controllers
-
         general = dataclasses.replace(self.general, **changes)
         controllers = patch_controllers(general, self.controllers)
         return dataclasses.replace(self, general=general, controllers=controllers)
@@ -172,3 +170,16 @@ class ColonySettings:
             known = ", ".join(self.controllers) or "none"
             raise ConfigError([f"controllers.{n}: no such camera in the config (known: {known})" for n in missing])
         return dataclasses.replace(self, controllers={n: self.controllers[n] for n in names})
+
+
+def patch_controllers(
+    general: GeneralSettings, controllers: Mapping[str, ControllerSettings]
+) -> dict[str, ControllerSettings]:
+    """Copy the general settings listed in ``general_settings_to_patch_into_controller`` into every controller.
+
+    As in the original package this happens only when ``general_setting_has_priority`` is true.
+    """
+    if not general.general_setting_has_priority:
+        return dict(controllers)
+    changes = {key: getattr(general, key) for key in general.general_settings_to_patch_into_controller}
+    return {name: dataclasses.replace(c, **changes) for name, c in controllers.items()}

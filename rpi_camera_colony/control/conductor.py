@@ -19,12 +19,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from rpi_camera_colony.acquisition.acquisition_control import FIRST_FRAME_TIMEOUT, check_name_part
-from rpi_camera_colony.acquisition.remote_control import CameraStatus, RemoteAcquisitionControl
-from rpi_camera_colony.acquisition.writers import session_folder
 from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.config.loading import load_config
 from rpi_camera_colony.config.settings import ColonySettings
+from rpi_camera_colony.control.camera import CameraStatus, RemoteAcquisitionControl
 from rpi_camera_colony.control.launch import (
     AgentArguments,
     AgentProcess,
@@ -41,8 +39,9 @@ from rpi_camera_colony.exc import (
     ConfigError,
     RecordingError,
 )
+from rpi_camera_colony.files import check_name_part, session_folder
 from rpi_camera_colony.network_communication import ControlServer, CurveServer, connect_host, ensure_keys
-from rpi_camera_colony.protocol import Reply
+from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT, Reply
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,85 @@
+"""File and folder names of a recording, their kinds and CSV columns, and the check on names (shared vocabulary:
+the agent writes these files, the conductor names their folder, the readers find them).
+
+Layout (the original package's contract)::
+
+    {remote_data_path}/{acquisition_group}/{acquisition_name}/{acquisition_name}.{instance}.{YYYYmmdd_HHMMSS}.rcc.{kind}
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rpi_camera_colony.exc import RecordingError
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_\-.]*$")
+
+
+def check_name_part(label: str, value: Any) -> str:
+    """Check a value that becomes part of a folder or file name.
+
+    Raises:
+        RecordingError: if it is empty or holds characters other than letters, digits, '_', '-' and '.'.
+    """
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise RecordingError(
+            f"{label} {value!r} cannot be used in file names: use letters, digits, '_', '-' and '.' only"
+        )
+    return value
+
+
+KIND_VIDEO = "video.h264"
+KIND_TTL_OUT = "timestamps.ttl.out.csv"
+KIND_TTL_IN = "timestamps.ttl.in.csv"
+KIND_METADATA = "metadata.json"
+KIND_MP4 = "video.h264.mp4"
+KIND_CLOCK = "clock.csv"
+
+TTL_OUT_COLUMNS = (
+    "timestamp_frame", "timestamp_ttl", "sys_time", "frame_index", "frame_bytes", "keyframe", "timestamp_conductor",
+)  # fmt: skip
+TTL_IN_COLUMNS = ("timestamp_frame", "sys_time", "level", "frame_index", "timestamp_conductor")
+CLOCK_COLUMNS = ("camera_us", "conductor_us", "rtt_us", "offset_us", "burst_best")
+
+
+def session_folder(data_path: str, group: str, name: str) -> Path:
+    """The folder of one acquisition: ``{data_path}/{group}/{name}``, or ``{data_path}/{name}`` without a group."""
+    base = Path(data_path).expanduser()
+    return base / group / name if group else base / name
+
+
+@dataclass(frozen=True)
+class RecordingFiles:
+    folder: Path
+    stem: str  # "{acquisition_name}.{instance}.{acquisition_time}"
+
+    @classmethod
+    def create(cls, *, data_path: str, group: str, name: str, instance: str, acquisition_time: str) -> RecordingFiles:
+        folder = session_folder(data_path, group, name).absolute()
+        return cls(folder=folder, stem=f"{name}.{instance}.{acquisition_time}")
+
+    def path(self, kind: str) -> Path:
+        return self.folder / f"{self.stem}.rcc.{kind}"
+
+    @property
+    def video(self) -> Path:
+        return self.path(KIND_VIDEO)
+
+    @property
+    def ttl_out(self) -> Path:
+        return self.path(KIND_TTL_OUT)
+
+    @property
+    def ttl_in(self) -> Path:
+        return self.path(KIND_TTL_IN)
+
+    @property
+    def metadata(self) -> Path:
+        return self.path(KIND_METADATA)
+
+    @property
+    def clock(self) -> Path:
+        return self.path(KIND_CLOCK)
