@@ -249,6 +249,7 @@ class Conductor:
                         data_path=self.settings.general.remote_data_path,
                         max_acquisition_time=self.settings.general.max_acquisition_time,
                         disk_space_check=self.settings.general.disk_space_check,
+                        clock_sync_interval=self.settings.control.clock_sync_interval,
                     )
                     for name, rc in self.controllers.items()
                     if name not in recording

@@ -175,11 +175,6 @@ class LocalLauncher(Launcher):
         self._module = general.remote_python_entrypoint
         self._runtime = Path(tempfile.mkdtemp(prefix="rcc-agents-"))
 
-    @property
-    def runtime_dir(self) -> Path:
-        """Where each agent's output is kept (``{instance}.log``) until :meth:`close`."""
-        return self._runtime
-
     def close(self) -> None:
         shutil.rmtree(self._runtime, ignore_errors=True)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -188,12 +187,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("rcc_conductor: no camera of this config is recording: nothing to take over", file=sys.stderr)
         return 0 if args.stop else 1
     failed = False
-    interrupted = threading.Event()
     try:
         if not conductor.acquiring:
             conductor.start_acquisition()
         if not args.stop:
-            _record(conductor, args.seconds, show_progress=not args.no_progress, interrupted=interrupted)
+            _record(conductor, args.seconds, show_progress=not args.no_progress)
         summaries = conductor.stop_acquisition()
     except KeyboardInterrupt:
         print("\nInterrupted: stopping every camera...", file=sys.stderr)
@@ -210,7 +208,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 1 if failed else 0
 
 
-def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, interrupted: threading.Event) -> None:
+def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool) -> None:
     """Wait until ``seconds`` pass, every camera stopped by itself, or Ctrl-C; show progress meanwhile.
 
     Cameras out of reach count as recording (their agents go on without the conductor); without ``seconds`` the
@@ -239,7 +237,7 @@ def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, in
                 logger.warning("max_acquisition_time has passed: the cameras have stopped themselves")
                 return
             # Pacing the display; the wait ends early at the requested duration.
-            interrupted.wait(0.5 if seconds is None else max(0.0, min(0.5, seconds - elapsed)))
+            time.sleep(0.5 if seconds is None else max(0.0, min(0.5, seconds - elapsed)))
     finally:
         bar.close()
 

@@ -111,7 +111,6 @@ class SshAgentProcess(AgentProcess):
         self.instance = controller.name
         self.pid = -1
         self.target = launcher.target(controller)
-        self.remote_version: Optional[str] = None
         self._launcher = launcher
         self._controller = controller
         self._on_exit = on_exit
@@ -149,8 +148,6 @@ class SshAgentProcess(AgentProcess):
                 logger.warning(
                     "%s: stopped a stale agent (pid %s) left on %s by an earlier run", self.instance, value, self.target
                 )
-            elif kind == "RCC_VERSION":
-                self.remote_version = value
             elif kind == "RCC_ERROR":
                 error = value
             elif kind == "RCC_EXIT":
@@ -215,11 +212,6 @@ class SshAgentProcess(AgentProcess):
 
     def output_tail(self, lines: int = 20) -> str:
         return "\n".join(self._lines[-lines:])
-
-    def close_session(self) -> None:
-        """End the local ssh client only (tests use this to simulate a dropped connection)."""
-        if self._popen.poll() is None:
-            self._popen.kill()
 
 
 class SshLauncher(Launcher):

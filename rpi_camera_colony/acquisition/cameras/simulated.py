@@ -105,7 +105,6 @@ class SimulatedCamera(CameraBackend):
         self._base: Optional[np.ndarray] = None
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
-        self.frames_skipped = 0
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         width, height = settings.resolution
@@ -172,7 +171,6 @@ class SimulatedCamera(CameraBackend):
             else:
                 first = scheduled
         self._stop.clear()
-        self.frames_skipped = 0
         self._thread = threading.Thread(
             target=self._run,
             args=(self._settings, self._base, encoder, output, on_frame, on_error, first),
@@ -233,9 +231,7 @@ class SimulatedCamera(CameraBackend):
                     break
                 behind = int((time.monotonic() - due) / period)  # frames captured since, waiting in buffers
                 if behind >= BUFFER_COUNT:  # the pool overflowed: the oldest frames had no buffer and are lost
-                    lost = behind - BUFFER_COUNT + 1
-                    self.frames_skipped += lost
-                    slot += lost
+                    slot += behind - BUFFER_COUNT + 1  # lost: they show as a gap in the timestamps
                     continue
                 if settings.sim_fault == "stall" and slot == STALL_AT_FRAME:
                     logger.warning("simulated encoder stall of %d frame periods (sim_fault = stall)", STALL_FRAMES)
