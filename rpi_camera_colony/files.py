@@ -37,6 +37,9 @@ KIND_TTL_IN = "timestamps.ttl.in.csv"
 KIND_METADATA = "metadata.json"
 KIND_MP4 = "video.h264.mp4"
 KIND_CLOCK = "clock.csv"
+#: Every kind of file a recording has (the readers recognise these), and the mark in each file name.
+KINDS = (KIND_METADATA, KIND_TTL_OUT, KIND_TTL_IN, KIND_CLOCK, KIND_VIDEO, KIND_MP4)
+SIGNATURE = ".rcc."
 
 TTL_OUT_COLUMNS = (
     "timestamp_frame", "timestamp_ttl", "sys_time", "frame_index", "frame_bytes", "keyframe", "timestamp_conductor",

@@ -17,18 +17,11 @@ from typing import Any, Optional, Union
 import pandas as pd
 
 from rpi_camera_colony.exc import SessionDataError
+from rpi_camera_colony.files import KIND_METADATA, KIND_MP4, KIND_VIDEO, KINDS, SIGNATURE
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE = ".rcc."
-KNOWN_KINDS = (
-    "metadata.json",
-    "timestamps.ttl.out.csv",
-    "timestamps.ttl.in.csv",
-    "clock.csv",
-    "video.h264",
-    "video.h264.mp4",
-)
+KNOWN_KINDS = KINDS  # the kinds named in files.py, the one place for file names
 
 
 @dataclass(frozen=True)
@@ -125,14 +118,14 @@ def read_session_data(
             entry["acquisition_name"] = file.acquisition_name
             key = file.kind.rsplit(".", 1)[0]
             try:
-                if file.kind == "metadata.json":
+                if file.kind == KIND_METADATA:
                     entry["metadata"] = json.loads(file.path.read_text(encoding="utf-8"))
                 elif file.kind.endswith(".csv"):
                     entry[key] = _read_csv(file.path)
-                elif file.kind == "video.h264":
+                elif file.kind == KIND_VIDEO:
                     entry["has_h264"] = True
                     entry["video_file_h264"] = str(file.path.relative_to(folder))
-                elif file.kind == "video.h264.mp4":
+                elif file.kind == KIND_MP4:
                     entry["has_mp4"] = True
                     entry["video_file_mp4"] = str(file.path.relative_to(folder))
             except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
