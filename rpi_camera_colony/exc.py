@@ -13,6 +13,7 @@ so ``except ValueError`` or ``except TimeoutError`` keep working::
     │   ├── CameraNotConnected (ConnectionError)   no link to that camera's agent
     │   ├── AgentExited (ChildProcessError)  the agent process ended; .returncode, .stderr_tail
     │   └── AckTimeout (TimeoutError)         no reply to a command within its timeout
+    ├── WaitTimeout (TimeoutError)            a caller stopped waiting; the command itself goes on (not a failure)
     ├── ColonyCommandError (RuntimeError)     a command failed on one or more cameras; .failures maps name -> error
     │   └── HandshakeTimeout (TimeoutError)   some agents never said hello; .failures names them
     └── SessionDataError (ValueError)         files of a recorded session cannot be read
@@ -84,6 +85,11 @@ class AgentExited(CameraError, ChildProcessError):
 
 class AckTimeout(CameraError, TimeoutError):
     """A camera did not acknowledge a command in time."""
+
+
+class WaitTimeout(ColonyError, TimeoutError):
+    """A caller's wait ended before the command finished; the command itself has not failed and may still finish
+    (its own deadline is what makes it fail: :class:`AckTimeout`)."""
 
 
 class ColonyCommandError(ColonyError, RuntimeError):

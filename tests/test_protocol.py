@@ -178,3 +178,29 @@ def test_conductor_survives_rogue_peers(colony_config: Callable[..., Path]) -> N
         assert conductor.controllers["cam0"].ping().wait().ok
         conductor.start_acquisition()
         assert conductor.stop_acquisition()["cam0"]["frames"] > 0
+
+
+def test_a_short_wait_is_not_a_failure_and_the_deadline_is() -> None:
+    """As ophyd's StatusBase: the caller's wait timeout leaves the command running; its own deadline fails it;
+    callbacks run when it finishes (found: wait(0.1) used to mark a command failed for good)."""
+    from rpi_camera_colony.control.status import CommandStatus
+    from rpi_camera_colony.exc import AckTimeout, WaitTimeout
+    from rpi_camera_colony.protocol import Reply
+
+    status = CommandStatus("cam0", "ping", "id1", timeout=5.0)
+    finished: list[CommandStatus] = []
+    status.add_callback(finished.append)
+    with pytest.raises(WaitTimeout):
+        status.wait(0.05)
+    assert not status.done and status.error is None and not finished
+    status.set_reply(Reply("cam0", "ping", ok=True, state="idle"))
+    assert status.wait(0).ok and finished == [status]
+    late: list[CommandStatus] = []
+    status.add_callback(late.append)  # already finished: called at once
+    assert late == [status]
+
+    expiring = CommandStatus("cam0", "stop", "id2", timeout=0.05)
+    with pytest.raises(AckTimeout, match="no reply to 'stop' within 0.05 s"):
+        expiring.wait()
+    assert expiring.done and isinstance(expiring.error, AckTimeout)
+    assert not expiring.expire(0.0)  # finished once, for good

@@ -27,8 +27,6 @@ logger = logging.getLogger(__name__)
 remote_logger = logging.getLogger("rpi_camera_colony.remote")
 
 REMOTE_LOG_KEEP = 2000
-#: How long after its deadline an unanswered command is forgotten (its waiter has long raised AckTimeout).
-FORGET_AFTER = 60.0
 
 
 class AgentLinks:
@@ -205,5 +203,7 @@ class AgentLinks:
             if problem:
                 logger.error("%s: %s", rc.name, problem)
         with self._lock:
-            for rid in [rid for rid, (_cam, status) in self._pending.items() if now > status.deadline + FORGET_AFTER]:
-                del self._pending[rid]
+            overdue = [rid for rid, (_cam, status) in self._pending.items() if now >= status.deadline]
+            expired = [self._pending.pop(rid)[1] for rid in overdue]
+        for status in expired:  # each fails with AckTimeout at its own deadline, waited for or not
+            status.expire(now)

@@ -1,15 +1,24 @@
-"""Status objects for remote commands: wait for one camera's reply, or for a whole group at once."""
+"""Status objects for remote commands: wait for one camera's reply, or for a whole group at once.
+
+As ophyd's ``StatusBase`` and ``concurrent.futures``: a command finishes when its reply (or a failure) arrives, or
+fails with :class:`~rpi_camera_colony.exc.AckTimeout` at its own deadline (the conductor's network thread expires
+it then); a caller's shorter ``wait(timeout)`` raises :class:`~rpi_camera_colony.exc.WaitTimeout` and leaves the
+command running. Callbacks run when the status finishes.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from rpi_camera_colony.exc import AckTimeout, CameraError, ColonyCommandError
+from rpi_camera_colony.exc import AckTimeout, CameraError, ColonyCommandError, WaitTimeout
 from rpi_camera_colony.protocol import Reply
+
+logger = logging.getLogger(__name__)
 
 
 class CommandStatus:
@@ -22,37 +31,75 @@ class CommandStatus:
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self._event = threading.Event()
+        self._lock = threading.Lock()
         self._reply: Optional[Reply] = None
         self._error: Optional[CameraError] = None
+        self._callbacks: list[Callable[[CommandStatus], None]] = []
 
     @property
     def done(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def error(self) -> Optional[CameraError]:
+        """Why the command failed (None while it runs or when it succeeded)."""
+        return self._error
+
+    def _finish(self, reply: Optional[Reply], error: Optional[CameraError]) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._reply, self._error = reply, error
+            self._event.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            self._run(callback)
+
+    def _run(self, callback: Callable[[CommandStatus], None]) -> None:
+        try:
+            callback(self)
+        except Exception:  # a caller's callback must not break the thread that finished the command
+            logger.exception("a callback of %r failed", self)
+
+    def add_callback(self, callback: Callable[[CommandStatus], None]) -> None:
+        """Call ``callback(status)`` when the command finishes (at once if it already has), on the finishing thread."""
+        with self._lock:
+            if not self._event.is_set():
+                self._callbacks.append(callback)
+                return
+        self._run(callback)
+
     def set_reply(self, reply: Reply) -> None:
-        if self.done:
-            return
-        self._reply = reply
+        error = None
         if not reply.ok:
-            self._error = CameraError(self.camera, reply.error or f"'{self.command}' refused in state {reply.state}")
-        self._event.set()
+            error = CameraError(self.camera, reply.error or f"'{self.command}' refused in state {reply.state}")
+        self._finish(reply, error)
 
     def set_error(self, error: CameraError) -> None:
-        if self.done:
-            return
-        self._error = error
-        self._event.set()
+        self._finish(None, error)
+
+    def expire(self, now: float) -> bool:
+        """Fail the command if its own deadline has passed; True if it did."""
+        if now < self.deadline or self.done:
+            return False
+        self.set_error(AckTimeout(self.camera, f"no reply to '{self.command}' within {self.timeout:g} s"))
+        return True
 
     def wait(self, timeout: Optional[float] = None) -> Reply:
-        """Block until the reply arrives (``timeout`` defaults to what is left of the command's own timeout).
+        """Block until the command finishes, at most ``timeout`` seconds (default: until its own deadline).
 
         Raises:
-            AckTimeout: if no reply came in time.
+            WaitTimeout: if ``timeout`` ended first; the command goes on and can be waited for again.
+            AckTimeout: if no reply came by the command's own deadline.
             CameraError: (or a subclass) if the camera refused or failed the command, or its agent is gone.
         """
-        remaining = self.deadline - time.monotonic() if timeout is None else timeout
-        if not self._event.wait(max(0.0, remaining)):
-            self.set_error(AckTimeout(self.camera, f"no reply to '{self.command}' within {self.timeout:g} s"))
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            until = self.deadline if end is None else min(end, self.deadline)
+            if self._event.wait(max(0.0, until - time.monotonic())) or self.expire(time.monotonic()):
+                break
+            if end is not None and time.monotonic() >= end:
+                raise WaitTimeout(f"{self.camera}: '{self.command}' still running after {timeout:g} s of waiting")
         if self._error is not None:
             raise self._error
         assert self._reply is not None
@@ -97,14 +144,7 @@ class StatusGroup:
 
     def failures(self) -> dict[str, Any]:
         """Failed cameras so far (without waiting)."""
-        found: dict[str, Any] = {}
-        for name, status in self.statuses.items():
-            if status.done:
-                try:
-                    status.wait(0)
-                except CameraError as err:
-                    found[name] = err
-        return found
+        return {name: status.error for name, status in self.statuses.items() if status.error is not None}
 
     def __and__(self, other: CommandStatus | StatusGroup) -> StatusGroup:
         extra = {other.camera: other} if isinstance(other, CommandStatus) else dict(other.statuses)
