@@ -200,7 +200,7 @@ def test_a_short_wait_is_not_a_failure_and_the_deadline_is() -> None:
     assert late == [status]
 
     expiring = CommandStatus("cam0", "stop", "id2", timeout=0.05)
-    with pytest.raises(AckTimeout, match="no reply to 'stop' within 0.05 s"):
+    with pytest.raises(AckTimeout, match=r"no reply to 'stop' within 0\.05 s"):
         expiring.wait()
     assert expiring.done and isinstance(expiring.error, AckTimeout)
     assert not expiring.expire(0.0)  # finished once, for good
