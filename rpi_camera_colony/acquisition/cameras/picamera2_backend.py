@@ -138,21 +138,30 @@ class _FrameSink:
         self.framerate = framerate
         self.on_frame = on_frame
         self.on_error = on_error
-        self.encoder: Any = None
+        self.encoder: Any = None  #: set while recording (None: preview)
         self.arrived: deque[tuple[int, float]] = deque()  # (sensor timestamp µs, time.time() on arrival)
-        self.first_us: Optional[int] = None
+        self.first_us: Optional[int] = None  #: the first frame that arrived: frame numbers count from it
+        self.exposure_locked = False
         self.carry = 0  # bytes written that belong to no frame yet (a separate header buffer)
         self.lock = threading.Lock()
         self.active = True
 
     def index(self, stamp_us: int) -> int:
-        if self.first_us is None:
-            self.first_us = stamp_us
+        assert self.first_us is not None  # every frame arrives (post_callback) before it is encoded
         return round((stamp_us - self.first_us) * self.framerate / 1e6)
 
-    def frame_arrived(self, stamp_us: int) -> None:
+    def frame_arrived(self, stamp_us: int, lock_after_s: float) -> bool:
+        """Note a frame as it arrives; True when exposure should be locked now (``lock_after_s`` into the run)."""
         with self.lock:
-            self.arrived.append((stamp_us, time.time()))
+            if self.first_us is None:
+                self.first_us = stamp_us
+            if self.encoder is not None:
+                self.arrived.append((stamp_us, time.time()))
+            lock_now = (
+                not self.exposure_locked and lock_after_s > 0 and stamp_us - self.first_us >= lock_after_s * 1e6
+            )
+            self.exposure_locked |= lock_now
+            return lock_now
 
     def encoded(self, data: bytes, keyframe: bool, timestamp: Optional[int]) -> None:
         """An encoded frame: write it, then report it (the agent raises the TTL pulse when it is reported)."""
@@ -216,12 +225,8 @@ class Picamera2Camera(CameraBackend):
         self.bitrate = bitrate
         self._camera: Any = None
         self._settings: Optional[ControllerSettings] = None
-        self._lock = threading.Lock()
         self._sink: Optional[_FrameSink] = None
-        self._encoder: Any = None
-        self._first_us: Optional[int] = None
         self._timer: Optional[threading.Timer] = None
-        self._locked = False
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -274,10 +279,7 @@ class Picamera2Camera(CameraBackend):
     ) -> None:
         if self._camera is None or self._settings is None:
             raise BackendError("camera is not configured: send 'configure' before 'start'")
-        with self._lock:
-            self._first_us = None
-            self._locked = False
-            self._sink = _FrameSink(output, self._settings.framerate, on_frame, on_error)
+        self._sink = _FrameSink(output, self._settings.framerate, on_frame, on_error)
         self._camera.post_callback = self._arrived
         wait = 0.0 if start_at_us is None else self.clock.to_monotonic(start_at_us) - time.monotonic()
         if wait > 0:  # libcamera starts when asked: begin at the common start time, without blocking the agent
@@ -297,10 +299,10 @@ class Picamera2Camera(CameraBackend):
             else:
                 fps = settings.framerate
                 encoder = encoders.H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=fps, framerate=fps)
-                sink.encoder = encoder
+                sink.encoder = encoder  # before the start: the first frames need it
                 self._camera.start_recording(encoder, _output_class()(sink))
-                self._encoder = encoder
         except (RuntimeError, OSError) as err:
+            sink.encoder = None
             self._camera.post_callback = None
             failure = BackendError(f"the camera did not start ({type(err).__name__}): {err}")
             if not deferred:
@@ -315,23 +317,10 @@ class Picamera2Camera(CameraBackend):
         try:
             metadata = request.get_metadata()
             stamp_us = int(metadata["SensorTimestamp"]) // 1000
-            with self._lock:
-                if self._first_us is None:
-                    self._first_us = stamp_us
-                lock_now = (
-                    not self._locked
-                    and settings.lock_exposure_after > 0
-                    and stamp_us - self._first_us >= settings.lock_exposure_after * 1e6
-                )
-                if lock_now:
-                    self._locked = True
-            if lock_now:
+            if sink.frame_arrived(stamp_us, settings.lock_exposure_after):
                 self._lock_exposure(metadata)
-            if sink.encoder is None:  # preview: nothing is encoded, the frame is reported as it arrives
-                if sink.active:
-                    sink.on_frame(FrameInfo(sink.index(stamp_us), stamp_us, time.time(), 0, False))
-            else:
-                sink.frame_arrived(stamp_us)
+            if sink.encoder is None and sink.active:  # preview: nothing is encoded, reported as it arrives
+                sink.on_frame(FrameInfo(sink.index(stamp_us), stamp_us, time.time(), 0, False))
         except Exception as err:  # surfaced to the agent, never raised into picamera2's thread
             sink.on_error(err)
 
@@ -355,9 +344,10 @@ class Picamera2Camera(CameraBackend):
             self._timer.join()
             self._timer = None
         sink = self._sink
+        encoder = None if sink is None else sink.encoder
         try:
-            if self._encoder is not None:
-                bitrate = getattr(self._encoder, "bitrate", None)  # set by picamera2 from the quality if not given
+            if encoder is not None:
+                bitrate = getattr(encoder, "bitrate", None)  # set by picamera2 from the quality if not given
                 self.target_bitrate = int(bitrate) if bitrate else None
                 self._camera.stop_recording()  # the encoder's last frames still reach the file and the agent
             elif self._camera.started:
@@ -365,7 +355,7 @@ class Picamera2Camera(CameraBackend):
         finally:
             if sink is not None:
                 sink.active = False
-            self._encoder = None
+                sink.encoder = None
             self._camera.post_callback = None
 
     def close(self) -> None:
