@@ -496,11 +496,10 @@ class ControlServer:
     def _receive_control(self) -> None:
         while True:
             try:
-                parts = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames, owner = self._receive(self._router)
             except zmq.Again:
                 return
-            frames = [part.bytes for part in parts]
-            if self._curve is not None and not self._named_by_key(parts[-1], frames[0].decode("utf-8", "replace")):
+            if not self._named_by_key(owner, frames[0].decode("utf-8", "replace")):
                 continue
             if len(frames) != 2:
                 if self._limiter.allow("bad control frames"):
@@ -527,13 +526,24 @@ class ControlServer:
                     logger.exception("a %s message from %r could not be handled", message["type"], instance[:64])
                 self._router_send(identity, protocol.error(message["id"], f"message not understood: {err}"))
 
-    def _named_by_key(self, frame: zmq.Frame, name: str) -> bool:
-        """With CURVE: whether the peer's key belongs to the camera ``name`` it speaks as."""
+    def _receive(self, sock: zmq.Socket[bytes]) -> tuple[list[bytes], Optional[str]]:
+        """One message's frames and, with CURVE, the camera its sender's key belongs to (None without CURVE).
+
+        Raises:
+            zmq.Again: if no message is waiting.
+        """
+        if self._curve is None:
+            return sock.recv_multipart(zmq.NOBLOCK), None
+        parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
         try:
-            owner = frame.get("User-Id")
+            owner = parts[-1].get("User-Id")
         except zmq.ZMQError:
             owner = ""
-        if owner == name:
+        return [part.bytes for part in parts], str(owner)
+
+    def _named_by_key(self, owner: Optional[str], name: str) -> bool:
+        """Whether the sender may speak as ``name``: always without CURVE, else only if its key is that camera's."""
+        if owner is None or owner == name:
             return True
         if self._limiter.allow("name not matching key"):
             logger.warning("refused a message as %r from a peer whose key is %r's", name[:64], owner)
@@ -548,13 +558,12 @@ class ControlServer:
     def _receive_logs(self) -> None:
         while True:
             try:
-                parts = self._logs.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames, owner = self._receive(self._logs)
             except zmq.Again:
                 return
-            frames = [part.bytes for part in parts]
             try:
                 record = protocol.decode_log(frames[-1])
-                if self._curve is not None and not self._named_by_key(parts[-1], record["instance"]):
+                if not self._named_by_key(owner, record["instance"]):
                     continue
                 self._on_log(record)
             except ProtocolError as err:

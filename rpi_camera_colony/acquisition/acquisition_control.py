@@ -14,7 +14,6 @@ import dataclasses
 import logging
 import os
 import queue
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -249,10 +248,9 @@ class PiAcquisitionControl:
         name = check_name_part("acquisition_name", acquisition_name)
         when = check_name_part("acquisition_time", acquisition_time)
         group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
-        if self.settings.save_data:
-            self._check_room()
         files = None
         if self.settings.save_data:
+            self._check_room(self.settings)
             files = RecordingFiles.create(
                 data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=when
             )
@@ -285,17 +283,19 @@ class PiAcquisitionControl:
         )
         return recording
 
-    def _check_room(self) -> None:
+    def _check_room(self, settings: ControllerSettings) -> None:
         """Refuse (or warn about) a recording the data disk may not hold to max_acquisition_time.
 
         Raises:
             RecordingError: with the figures, when ``disk_space_check`` is "refuse" and there is not enough room.
         """
+        if self.disk_space_check == "off":
+            return
         free = self._free_disk()
-        if self.disk_space_check == "off" or free is None or self.settings is None:
+        if free is None:
             return
         seconds = self.max_acquisition_time if self.max_acquisition_time > 0 else disk.UNLIMITED_SECONDS
-        need = disk.space_needed(self.settings, free=free, max_seconds=seconds)
+        need = disk.space_needed(settings, free=free, max_seconds=seconds)
         if need.enough:
             return
         message = need.describe(str(Path(self.data_path).expanduser()))
@@ -663,14 +663,7 @@ class PiAcquisitionControl:
             logger.error("could not send %s: %s", message.get("type"), err)
 
     def _free_disk(self) -> Optional[int]:
-        path = Path(self.data_path).expanduser()
-        for candidate in (path, *path.parents):
-            if candidate.exists():
-                try:
-                    return shutil.disk_usage(candidate).free
-                except OSError:
-                    return None
-        return None
+        return disk.free_bytes(self.data_path)
 
     def _recording_info(self) -> Optional[dict[str, Any]]:
         """What is being recorded, so that a conductor that connects later can take the recording over."""

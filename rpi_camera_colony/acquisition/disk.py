@@ -9,7 +9,10 @@ on the side of room.
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 from rpi_camera_colony.config.settings import ControllerSettings
 
@@ -23,6 +26,19 @@ MARGIN_BYTES = 50_000_000
 CHECKS = ("refuse", "warn", "off")
 #: A recording without max_acquisition_time is checked for this long (a day).
 UNLIMITED_SECONDS = 86_400.0
+
+
+def free_bytes(path: str) -> Optional[int]:
+    """Free space on the disk that holds ``path`` (or would hold it: the nearest existing folder above it counts);
+    None if it cannot be read."""
+    folder = Path(path).expanduser()
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            try:
+                return shutil.disk_usage(candidate).free
+            except OSError:
+                return None
+    return None
 
 
 def estimated_bytes_per_second(settings: ControllerSettings) -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rpi_camera_colony import __version__
-from rpi_camera_colony.acquisition import backends
+from rpi_camera_colony.acquisition import backends, disk
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import ColonyError
 
@@ -177,9 +177,9 @@ def cameras(camera_backend: str, settings: ControllerSettings) -> list[Check]:
             lines.append(Check("modes", OK, text))
     from picamera2 import encoders
 
-    from rpi_camera_colony.acquisition.cameras.picamera2_backend import Picamera2Camera
+    from rpi_camera_colony.acquisition.cameras.picamera2_backend import h264_encoder_name
 
-    name = Picamera2Camera().encoder_name
+    name = h264_encoder_name()
     if name == "LibavH264Encoder":
         lines.append(
             Check(
@@ -258,10 +258,7 @@ def data_folder(path: str) -> Check:
 
 def free_disk(path: str) -> tuple[Check, int]:
     folder = Path(path).expanduser()
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    free = disk.free_bytes(path) or 0
     if free < MIN_FREE_BYTES:
         return Check(
             "disk",

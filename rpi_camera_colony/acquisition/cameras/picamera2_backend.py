@@ -124,6 +124,14 @@ def controls_for(
     return controls, flips, unsupported
 
 
+def h264_encoder_name() -> str:
+    """The class name of the H.264 encoder picamera2 gives this board (``H264Encoder`` = V4L2 hardware)."""
+    from picamera2 import encoders
+
+    encoder = encoders.H264Encoder
+    return "LibavH264Encoder" if encoder is getattr(encoders, "LibavH264Encoder", None) else str(encoder.__name__)
+
+
 class _FrameSink:
     """What one recording's encoder output needs: the file, the agent's callbacks and the frames awaiting encoding.
 
@@ -263,11 +271,8 @@ class Picamera2Camera(CameraBackend):
 
     @property
     def encoder_name(self) -> str:
-        """The class name of the H.264 encoder picamera2 gives this board (``H264Encoder`` = V4L2 hardware)."""
-        from picamera2 import encoders
-
-        encoder = encoders.H264Encoder
-        return "LibavH264Encoder" if encoder is getattr(encoders, "LibavH264Encoder", None) else encoder.__name__
+        """See :func:`h264_encoder_name`."""
+        return h264_encoder_name()
 
     def start(
         self,
