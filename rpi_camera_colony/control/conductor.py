@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -32,6 +31,7 @@ from rpi_camera_colony.control.launch import (
     check_launchers,
 )
 from rpi_camera_colony.control.links import AgentLinks
+from rpi_camera_colony.control.logfile import log_file_path, open_private_log
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
 from rpi_camera_colony.exc import (
     ColonyCommandError,
@@ -51,40 +51,6 @@ CLOSE_TIMEOUT = 5.0
 def datestr() -> str:
     """Acquisition time stamp used in file names, ``YYYYmmdd_HHMMSS``."""
     return dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-
-
-#: The original's default log file stem: a predictable name in a folder every user can write to. It now means
-#: "the default", which lives in this user's private state folder instead.
-SEED_LOG_FILE = "/tmp/rpi_camera_colony__logging"
-
-
-def log_file_path(stem: str, stamp: str) -> Path:
-    """Where the conductor logs: ``{stem}.{stamp}.log``; the original's default goes to a private folder
-    (``$XDG_STATE_HOME/rpi_camera_colony``, else ``~/.local/state/rpi_camera_colony``)."""
-    if stem == SEED_LOG_FILE:
-        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-        stem = str(base / "rpi_camera_colony" / "rcc_conductor")
-    return Path(f"{stem}.{stamp}.log").expanduser()
-
-
-def open_private_log(path: Path) -> tuple[logging.Handler, Path]:
-    """A log handler on a new file only this user can read, never opened through a symlink; returns it and its path
-    (``name-2.log`` and so on when the name is taken, e.g. two conductors started in the same second).
-
-    Raises:
-        OSError: if the folder or a new file cannot be made.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-    candidate = path
-    for number in range(2, 100):
-        try:
-            fd = os.open(candidate, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
-        except FileExistsError:  # taken, or a symlink someone planted: never written through
-            candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
-            continue
-        return logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8")), candidate
-    raise FileExistsError(f"no free log file name next to {path}")
 
 
 class Conductor:
