@@ -61,17 +61,24 @@ class Lines:
         return "".join(self.seen)
 
 
-def test_every_link_cut_for_6_s_leaves_every_recording_whole(bed: SshTestBed, tmp_path: Path) -> None:
+def record_on_the_bed(
+    bed: SshTestBed, tmp_path: Path, cameras: int, name: str, seconds: int
+) -> tuple[subprocess.Popen[str], Lines]:
+    """``rcc_conductor -t SECONDS`` recording from the bed's first hosts, with its stderr readable line by line."""
     if not bed.use_namespaces:
         pytest.skip("cutting links needs the namespaces test bed")
-    cameras = 3
     config = bed_config(bed, tmp_path, cameras=cameras, control={"heartbeat_interval": 0.2})
-    command = [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", "-n", "outage__all", "-t", "16"]
+    command = [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", "-n", name, "-t", str(seconds)]
     cli = subprocess.Popen(
         bed.command(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    return cli, Lines(cli.stderr)
+
+
+def test_every_link_cut_for_6_s_leaves_every_recording_whole(bed: SshTestBed, tmp_path: Path) -> None:
+    cameras = 3
+    cli, errors = record_on_the_bed(bed, tmp_path, cameras, "outage__all", 16)
     assert cli.stdout is not None
-    errors = Lines(cli.stderr)
     try:
         errors.wait_for(f"all {cameras} camera(s) recording", timeout=60)
         threading.Event().wait(2)  # pacing: two seconds of normal recording first
@@ -179,15 +186,8 @@ def test_attaching_with_nothing_recording_says_so(colony_config: Callable[..., P
 def test_one_host_cut_for_60_s_comes_back_with_every_frame(bed: SshTestBed, tmp_path: Path) -> None:
     """A minute without a link: longer than every timeout on both sides (ZeroMQ heartbeats drop the connection,
     the agent rebuilds its socket); when the link is back the camera re-attaches and nothing was lost."""
-    if not bed.use_namespaces:
-        pytest.skip("cutting links needs the namespaces test bed")
-    config = bed_config(bed, tmp_path, cameras=2, control={"heartbeat_interval": 0.2})
-    command = [str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", "-n", "outage__long", "-t", "70"]
-    cli = subprocess.Popen(
-        bed.command(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    cli, errors = record_on_the_bed(bed, tmp_path, 2, "outage__long", 70)
     assert cli.stdout is not None
-    errors = Lines(cli.stderr)
     try:
         errors.wait_for("all 2 camera(s) recording", timeout=60)
         bed.cut(1)
