@@ -25,7 +25,17 @@ from collections.abc import Mapping, Sequence
 
 
 class ColonyError(Exception):
-    """Root of all errors raised on purpose by rpi_camera_colony."""
+    """Root of all errors raised on purpose by rpi_camera_colony.
+
+    Every one pickles with its fields (e.g. to cross from a :class:`~rpi_camera_colony.control.process_sandbox.
+    ConductorAsProcess` child to its parent): a subclass whose ``__init__`` takes other arguments than the message
+    keeps them in ``_init_args``.
+    """
+
+    _init_args: tuple[object, ...] = ()
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), self._init_args or self.args, self.__dict__)
 
 
 class ConfigError(ColonyError, ValueError):
@@ -34,7 +44,8 @@ class ConfigError(ColonyError, ValueError):
     ``problems`` holds one line per problem, each naming section, key, value and what is allowed.
     """
 
-    def __init__(self, problems: Sequence[str], *, source: str = "") -> None:
+    def __init__(self, problems: Sequence[str], source: str = "") -> None:
+        self._init_args = (problems, source)
         self.problems = tuple(problems)
         self.source = source
         where = f" in {source}" if source else ""
@@ -62,6 +73,7 @@ class CameraError(ColonyError, RuntimeError):
     """One camera failed a command."""
 
     def __init__(self, camera: str, message: str) -> None:
+        self._init_args = (camera, message)
         self.camera = camera
         self.reason = message
         super().__init__(f"{camera}: {message}")
@@ -81,6 +93,7 @@ class AgentExited(CameraError, ChildProcessError):
         if stderr_tail.strip():
             message += "; last lines of its output:\n" + _indent(stderr_tail.rstrip())
         super().__init__(camera, message)
+        self._init_args = (camera, returncode, stderr_tail)
 
 
 class AckTimeout(CameraError, TimeoutError):
@@ -99,6 +112,7 @@ class ColonyCommandError(ColonyError, RuntimeError):
     """
 
     def __init__(self, command: str, failures: Mapping[str, BaseException]) -> None:
+        self._init_args = (command, failures)
         self.command = command
         self.failures = dict(failures)
         lines = "\n".join(f"  - {name}: {_reason(err)}" for name, err in sorted(self.failures.items()))

@@ -111,9 +111,7 @@ def parse_json(data: bytes, what: str = "message") -> Any:
     except UnicodeDecodeError:
         raise ProtocolError(f"{what} is not UTF-8 text") from None
     try:
-        value = json.loads(
-            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant
-        )
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
     except ProtocolError as err:
         raise ProtocolError(f"{what}: {err}") from None
     except RecursionError:
@@ -189,6 +187,92 @@ def check_status(message: dict[str, Any]) -> dict[str, Any]:
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
                 raise ProtocolError(f"{message.get('type')} field {section}.{key} = {_shown(value)} is not a number")
     return message
+
+
+@dataclass(frozen=True)
+class RecordingCounts:
+    """The counts of a recording, running (a status's ``stats``) or finished (its ``last_summary``)."""
+
+    frames: int = 0
+    dropped: int = 0
+    bytes: int = 0
+    ttl_out: int = 0
+    ttl_in: int = 0
+    recording_s: float = 0.0
+    fps: float = 0.0
+    expected: int = 0
+
+    @classmethod
+    def from_dict(cls, numbers: dict[str, Any]) -> RecordingCounts:
+        """Read the counts from checked ``stats`` or ``last_summary`` (missing ones are 0)."""
+        return cls(
+            frames=int(numbers.get("frames") or 0),
+            dropped=int(numbers.get("dropped") or 0),
+            bytes=int(numbers.get("bytes") or 0),
+            ttl_out=int(numbers.get("ttl_out") or 0),
+            ttl_in=int(numbers.get("ttl_in") or 0),
+            recording_s=float(numbers.get("recording_s") or 0.0),
+            fps=float(numbers.get("fps") or 0.0),
+            expected=int(numbers.get("expected") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    """An agent's live status: each ``heartbeat`` carries one, and so do the replies to ``status`` and ``start``.
+
+    Built by the agent's camera state machine, read by the conductor once per message (:meth:`from_message`).
+    """
+
+    state: str = "idle"  #: idle, configured, previewing, recording, stopped, error, closed
+    recording: Optional[dict[str, Any]] = None  #: what is being recorded (names, start time): for a takeover
+    stats: dict[str, Any] = field(default_factory=dict)  #: the running recording's counts (empty when not recording)
+    clock: dict[str, Any] = field(default_factory=dict)  #: the clock synchronisation's summary
+    free_disk: Optional[int] = None  #: bytes free on the data disk
+    error: Optional[str] = None
+    last_summary: dict[str, Any] = field(default_factory=dict)  #: the summary of the last finished recording
+    time: float = 0.0  #: the agent's wall clock when it was made
+
+    def fields(self) -> dict[str, Any]:
+        """The status as message fields."""
+        return {
+            "state": self.state,
+            "recording": self.recording,
+            "stats": self.stats,
+            "clock": self.clock,
+            "free_disk": self.free_disk,
+            "error": self.error,
+            "last_summary": self.last_summary,
+            "time": self.time,
+        }
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> AgentStatus:
+        """Read the status in a ``heartbeat`` (or the status part of a ``hello``).
+
+        Raises:
+            ProtocolError: naming the first field of the wrong type.
+        """
+        check_status(message)
+        return cls(
+            state=str(message.get("state") or "idle"),
+            recording=message.get("recording"),
+            stats=message.get("stats") or {},
+            clock=message.get("clock") or {},
+            free_disk=message.get("free_disk"),
+            error=message.get("error"),
+            last_summary=message.get("last_summary") or {},
+            time=float(message.get("time") or 0.0),
+        )
+
+    @property
+    def counts(self) -> RecordingCounts:
+        """The running recording's counts, else the last finished one's."""
+        return RecordingCounts.from_dict(self.stats or self.last_summary)
+
+
+def heartbeat(status: AgentStatus) -> dict[str, Any]:
+    return {"type": "heartbeat", "id": new_id(), **status.fields()}
 
 
 def _shown(value: Any) -> str:

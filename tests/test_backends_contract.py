@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,24 +17,18 @@ import gpiozero
 import pytest
 from gpiozero.pins.mock import MockFactory
 
-from rpi_camera_colony import read_session_data
+from rpi_camera_colony import backend_registry, read_session_data
 from rpi_camera_colony.acquisition import backends
-from rpi_camera_colony.acquisition.acquisition_control import PiAcquisitionControl
 from rpi_camera_colony.acquisition.backends import BackendFactory
+from rpi_camera_colony.acquisition.camera_agent import CameraAgent
 from rpi_camera_colony.config import controller_from_dict
 from rpi_camera_colony.exc import BackendError, RecordingError
 from rpi_camera_colony.fakes import installed, rpigpio
 from rpi_camera_colony.testing import read_frame_indices, wait_for
 
-CAMERAS = ["simulated", "picamera2", "picamera"]
-TTLS = ["simulated", "gpiozero", "rpi_gpio"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+#: every backend in the registry runs the contract
+CAMERAS = list(backend_registry.names("camera"))
+TTLS = list(backend_registry.names("ttl"))
 
 #: Board pins 8 and 16 (the seed's defaults) are GPIO14 and GPIO23.
 OUT_GPIO, IN_GPIO = 14, 23
@@ -51,12 +44,10 @@ def fakes() -> Iterator[dict[str, Any]]:
             modules["gpiozero"].close()
 
 
-def make_agent(tmp_path: Path, camera: str, ttl: str, fakes: Optional[dict[str, Any]] = None) -> PiAcquisitionControl:
-    """An agent with no conductor (nothing listens on its control port): the in-process API only."""
-    return PiAcquisitionControl(
+def make_agent(tmp_path: Path, camera: str, ttl: str, fakes: Optional[dict[str, Any]] = None) -> CameraAgent:
+    """The agent's camera state machine, driven in-process (no socket, no conductor)."""
+    return CameraAgent(
         instance_name="cam0",
-        control_address="127.0.0.1",
-        control_port=_free_port(),
         data_path=str(tmp_path / "data"),
         camera_backend=camera,
         ttl_backend=ttl,
@@ -64,7 +55,7 @@ def make_agent(tmp_path: Path, camera: str, ttl: str, fakes: Optional[dict[str, 
     )
 
 
-def drive_input(fakes: dict[str, Any], agent: PiAcquisitionControl, ttl: str, level: int) -> None:
+def drive_input(fakes: dict[str, Any], agent: CameraAgent, ttl: str, level: int) -> None:
     if ttl == "simulated":
         agent.ttl.inject_edge(level)  # type: ignore[union-attr]
     elif ttl == "gpiozero":
@@ -74,7 +65,7 @@ def drive_input(fakes: dict[str, Any], agent: PiAcquisitionControl, ttl: str, le
         fakes["rpi_gpio"].drive(16, level)
 
 
-def pulses_sent(fakes: dict[str, Any], agent: PiAcquisitionControl, ttl: str) -> int:
+def pulses_sent(fakes: dict[str, Any], agent: CameraAgent, ttl: str) -> int:
     if ttl == "simulated":
         return int(agent.ttl.pulse_count)  # type: ignore[union-attr]
     if ttl == "gpiozero":
@@ -278,11 +269,9 @@ def test_bad_settings_are_named(
 
 def test_auto_prefers_picamera2_then_picamera_then_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
     def auto(kind: str = "camera") -> tuple[str, str]:
-        if kind == "camera":
-            return backends.resolve("camera", None, "auto", backends.CAMERA_BACKENDS, backends.CAMERA_ENV)
-        return backends.resolve("ttl", None, "auto", backends.TTL_BACKENDS, backends.TTL_ENV)
+        return backends.resolve(kind, None, "auto")
 
-    for variable in (backends.CAMERA_ENV, backends.TTL_ENV, "GPIOZERO_PIN_FACTORY"):
+    for variable in (*backend_registry.ENV.values(), "GPIOZERO_PIN_FACTORY"):
         monkeypatch.delenv(variable, raising=False)
     with installed("picamera2", "picamera"):
         name, reason = auto()
@@ -298,11 +287,11 @@ def test_auto_prefers_picamera2_then_picamera_then_simulated(monkeypatch: pytest
         assert auto("ttl") == ("gpiozero", "ttl backend 'gpiozero' chosen by auto: gpiozero is installed with RPi.GPIO")
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
     assert auto("ttl")[0] == "gpiozero"
-    monkeypatch.setenv(backends.CAMERA_ENV, "simulated")
+    monkeypatch.setenv("RCC_CAMERA_BACKEND", "simulated")
     with installed("picamera2"):
-        assert auto() == ("simulated", f"camera backend 'simulated' chosen by {backends.CAMERA_ENV}")
+        assert auto() == ("simulated", "camera backend 'simulated' chosen by RCC_CAMERA_BACKEND")
     with pytest.raises(BackendError, match="unknown camera backend 'webcam'"):
-        backends.resolve("camera", "webcam", "auto", backends.CAMERA_BACKENDS, backends.CAMERA_ENV)
+        backends.resolve("camera", "webcam", "auto")
 
 
 def test_every_module_imports_without_hardware() -> None:

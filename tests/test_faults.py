@@ -122,9 +122,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("how", ["--attach", "--stop"])
-def test_a_new_conductor_takes_over_after_a_crash(
-    colony_config: Callable[..., Path], data_dir: Path, how: str
-) -> None:
+def test_a_new_conductor_takes_over_after_a_crash(colony_config: Callable[..., Path], data_dir: Path, how: str) -> None:
     """The conductor is SIGKILLed mid-recording; its agents record on; a second one with the same config adopts
     their recording (--attach follows it to -t, --stop ends it at once) and the files are whole."""
     config = colony_config(cameras=2, framerate=30, control={"port": _free_port()}, log={"port": _free_port()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -204,3 +205,63 @@ def test_a_short_wait_is_not_a_failure_and_the_deadline_is() -> None:
         expiring.wait()
     assert expiring.done and isinstance(expiring.error, AckTimeout)
     assert not expiring.expire(0.0)  # finished once, for good
+
+
+def test_a_group_fails_as_soon_as_one_camera_fails_and_settles_on_request() -> None:
+    """As ophyd's AndStatus: wait() raises on the first failure without waiting for the others (their commands go
+    on); settle() waits for every outcome; the group's callbacks run once, when all have finished."""
+    import threading
+
+    from rpi_camera_colony.control.status import CommandStatus, StatusGroup
+    from rpi_camera_colony.exc import AckTimeout, CameraError, ColonyCommandError, WaitTimeout
+    from rpi_camera_colony.protocol import Reply
+
+    statuses = {name: CommandStatus(name, "start", f"id-{name}", timeout=60.0) for name in ("cam0", "cam1", "cam2")}
+    group = StatusGroup("start", statuses)
+    finished: list[StatusGroup] = []
+    group.add_callback(finished.append)
+    with pytest.raises(WaitTimeout, match="still running on cam0, cam1, cam2"):
+        group.wait(0.05)
+    failing = threading.Timer(0.1, statuses["cam1"].set_error, [CameraError("cam1", "no camera found")])
+    failing.start()
+    with pytest.raises(ColonyCommandError) as caught:
+        group.wait()  # returns at cam1's failure, long before the others' 60 s deadlines
+    failing.join()
+    assert set(caught.value.failures) == {"cam1"} and "no camera found" in str(caught.value)
+    assert not statuses["cam0"].done and not statuses["cam2"].done and not finished
+    with pytest.raises(WaitTimeout, match="still running on cam0, cam2"):
+        group.settle(0.05)
+    statuses["cam0"].set_reply(Reply("cam0", "start", ok=True, state="recording"))
+    assert not finished
+    late = CommandStatus("cam2", "start", "id-late", timeout=0.05)
+    statuses["cam2"].set_reply(Reply("cam2", "start", ok=False, state="error", error="disk full"))
+    replies, failures = group.settle()
+    assert set(replies) == {"cam0"} and set(failures) == {"cam1", "cam2"} and finished == [group]
+    # a member that never answers fails at its own deadline, and the group with it
+    with pytest.raises(ColonyCommandError) as caught:
+        (statuses["cam0"] & late).wait()
+    assert isinstance(caught.value.failures["cam2"], AckTimeout)
+
+
+def test_a_stop_answers_a_start_still_waiting_for_its_time(fake_conductor: FakeConductor, tmp_path: Path) -> None:
+    """A start held until its start time (this bare conductor never answers clock requests, so the agent has no
+    mapping yet) is answered as failed by a stop, and never begins afterwards."""
+    from rpi_camera_colony.clock import conductor_now_us
+
+    assert fake_conductor.answer_to(protocol.encode(protocol.command("configure", {"settings": {"name": "cam9"}})))[
+        "ok"
+    ]
+    start_at = conductor_now_us() + 1_500_000
+    start = protocol.command(
+        "start", {"acquisition_name": "held", "acquisition_time": "20260101_000000", "start_at_us": start_at}
+    )
+    fake_conductor.send_raw(protocol.encode(start))
+    stop = fake_conductor.answer_to(protocol.encode(protocol.command("stop")))
+    assert stop["id"] == start["id"] and not stop["ok"]
+    assert "stopped (requested) before the first frame" in stop["error"]
+    assert fake_conductor.receive("reply")["ok"]  # the stop's own reply
+    while conductor_now_us() < start_at + 500_000:  # past the start time: still not recording
+        status = fake_conductor.answer_to(protocol.encode(protocol.command("status")))
+        assert status["data"]["state"] == "configured"
+        time.sleep(0.1)  # pacing: look again until the start time has passed
+    assert not (tmp_path / "held").exists()

@@ -16,8 +16,12 @@ import sys
 from typing import Optional
 
 from rpi_camera_colony import __version__
+from rpi_camera_colony import backend_registry as registry
+from rpi_camera_colony.config.settings import GeneralSettings
 
 logger = logging.getLogger(__name__)
+#: the agent's defaults are the config's
+DEFAULTS = GeneralSettings()
 
 
 def _default_instance() -> str:
@@ -35,14 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     general.add_argument("--print-interval", "-pi", type=float, default=0.5, help="accepted for compatibility; unused")
     agent = parser.add_argument_group("PiAcquisitionControl")
     agent.add_argument("--instance-name", "-id", default=_default_instance(), help="name of this camera")
-    agent.add_argument("--data-path", "-p", default="/home/pi/data/", help="where to store recordings")
+    agent.add_argument("--data-path", "-p", default=DEFAULTS.remote_data_path, help="where to store recordings")
     agent.add_argument("--acquisition-name", "-n", default=None, help="name of the recording (--auto-start)")
     agent.add_argument("--acquisition-group", "-g", default="", help="group folder of the recording (--auto-start)")
     agent.add_argument(
         "--max-acquisition-time",
         "-t",
         type=float,
-        default=7200,
+        default=DEFAULTS.max_acquisition_time,
         help="seconds; a recording stops itself after this (0: no limit)",
     )
     agent.add_argument("--log-ip", "-lip", default=None, help="conductor's log address; default: the control address")
@@ -72,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FOLDER",
         help="encrypt and authenticate with CURVE: this camera's NAME.key_secret and conductor.key are in FOLDER",
     )
-    agent.add_argument("--camera-backend", choices=["auto", "simulated", "picamera2", "picamera"], default=None)
-    agent.add_argument("--ttl-backend", choices=["auto", "simulated", "gpiozero", "rpi_gpio"], default=None)
+    agent.add_argument("--camera-backend", choices=registry.choices("camera"), default=None)
+    agent.add_argument("--ttl-backend", choices=registry.choices("ttl"), default=None)
     agent.add_argument("--auto-start", "-a", action="store_true", help="record right away without a conductor")
     agent.add_argument("-fps", "--framerate", type=int, default=30, help="framerate (--auto-start, --selftest)")
     agent.add_argument(

@@ -1,9 +1,11 @@
-"""The acquisition agent (runs on each Pi, or as a local process with simulated cameras).
+"""The acquisition agent's network loop (runs on each Pi, or as a local process with simulated cameras).
 
 One thread runs :meth:`PiAcquisitionControl.run`: it owns the DEALER socket to the conductor (identity = instance
-name) and the log socket, answers every command, sends ``hello`` on connect and ``heartbeat`` with live status about
-twice a second, and forwards this package's log records to the conductor. The camera runs on its own thread; its
-events reach the loop through a queue and a :class:`~rpi_camera_colony.network_communication.Waker`.
+name) and the log socket, feeds each command to the camera state machine
+(:class:`~rpi_camera_colony.acquisition.camera_agent.CameraAgent`) and answers it, sends ``hello`` on connect and a
+``heartbeat`` with the agent's status about twice a second, and forwards this package's log records to the
+conductor. The camera runs on its own thread; its events reach the loop through a queue and a
+:class:`~rpi_camera_colony.network_communication.Waker`.
 
 ``start`` is acknowledged only after the first frame was encoded and written, so "recording" is a fact, not a hope.
 """
@@ -15,23 +17,20 @@ import logging
 import os
 import queue
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 import zmq
 
 from rpi_camera_colony import protocol
-from rpi_camera_colony.acquisition import backends, disk
-from rpi_camera_colony.acquisition.cameras.base import CameraBackend
+from rpi_camera_colony.acquisition import backends
+from rpi_camera_colony.acquisition.camera_agent import DEFAULT_DATA_PATH, DEFAULT_MAX_ACQUISITION_TIME, CameraAgent
 from rpi_camera_colony.acquisition.clock_sync import ClockSync
-from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording, host_info, versions
-from rpi_camera_colony.acquisition.ttl.base import TTLBackend
+from rpi_camera_colony.acquisition.recording import Recording, host_info, versions
 from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
-from rpi_camera_colony.files import RecordingFiles, check_name_part
 from rpi_camera_colony.network_communication import (
     CurveClient,
     LogForwarder,
@@ -51,7 +50,7 @@ MAX_START_OFFSET_US = 3_600_000_000
 
 
 class PiAcquisitionControl:
-    """The agent of one camera.
+    """The agent of one camera: a camera state machine (:attr:`agent`) served over the network.
 
     Args:
         instance_name: the camera's name (its ``[[name]]`` in the config); its identity on the control socket.
@@ -81,8 +80,8 @@ class PiAcquisitionControl:
         log_address: Optional[str] = None,
         log_port: Optional[int] = None,
         log_level: str = "INFO",
-        data_path: str = "/home/pi/data/",
-        max_acquisition_time: float = 7200,
+        data_path: str = DEFAULT_DATA_PATH,
+        max_acquisition_time: float = DEFAULT_MAX_ACQUISITION_TIME,
         heartbeat_interval: float = 0.5,
         camera_backend: Optional[str] = None,
         ttl_backend: Optional[str] = None,
@@ -91,30 +90,26 @@ class PiAcquisitionControl:
         backend_factory: Optional[backends.BackendFactory] = None,
         curve_keys: Optional[str] = None,
     ) -> None:
-        self.instance_name = check_name_part("instance name", instance_name)
-        self.data_path = data_path
-        self.max_acquisition_time = float(max_acquisition_time)
-        #: before a recording: "refuse" it (default), "warn" or do nothing ("off") when the disk may not hold it
-        self.disk_space_check = "refuse"
+        clock = clock or CameraClock()
+        self.clock_sync = ClockSync(clock=clock, send=self._send)
+        self.agent = CameraAgent(
+            instance_name=instance_name,
+            data_path=data_path,
+            max_acquisition_time=max_acquisition_time,
+            camera_backend=camera_backend,
+            ttl_backend=ttl_backend,
+            clock=clock,
+            backend_factory=backend_factory,
+            clock_sync=self.clock_sync,
+            on_event=self._camera_event,
+        )
+        self.instance_name = self.agent.instance_name
         self.heartbeat_interval = heartbeat_interval
-        self._camera_override = camera_backend
-        self._ttl_override = ttl_backend
-        self._factory = backend_factory or backends.BackendFactory()
-        self.clock = clock or CameraClock()
-        self.state = "idle"
-        self.settings: Optional[ControllerSettings] = None
-        self.camera: Optional[CameraBackend] = None
-        self.ttl: Optional[TTLBackend] = None
-        self._backend_info: Optional[BackendInfo] = None
-        self._unsupported: list[str] = []
-        self.recording: Optional[Recording] = None
-        self.last_summary: dict[str, Any] = {}
-        self.error: Optional[str] = None
-        self._pending_start: Optional[tuple[str, float]] = None
+        self._pending_start: Optional[tuple[str, float]] = None  # request id, deadline for the first frame
+        self._deferred_start: Optional[tuple[str, dict[str, Any], float]] = None  # waiting for the clock mapping
         self._shutdown_requested = False
         self._parent_pid = parent_pid
         self._orphaned = False
-        self._deferred_start: Optional[tuple[str, dict[str, Any], float]] = None
         self._closed = False
         self._done = False
         self._limiter = LogLimiter(logger)
@@ -128,7 +123,6 @@ class PiAcquisitionControl:
         self._dealer = self._new_dealer()
         self._poller: Optional[zmq.Poller] = None
         self._last_heard = time.monotonic()
-        self.clock_sync = ClockSync(clock=self.clock, send=self._send)
         self._logs: Optional[LogForwarder] = None
         if log_address is not None and log_port is not None:
             self._logs = LogForwarder(
@@ -140,6 +134,36 @@ class PiAcquisitionControl:
                 level=log_level,
                 curve=self._curve,
             )
+
+    # -- the camera state machine, in-process (from the thread that runs the loop, or before run()) -----------
+
+    @property
+    def state(self) -> str:
+        return self.agent.state
+
+    @property
+    def recording(self) -> Optional[Recording]:
+        return self.agent.recording
+
+    def configure(self, settings: ControllerSettings, **options: Any) -> list[str]:
+        """:meth:`CameraAgent.configure <rpi_camera_colony.acquisition.camera_agent.CameraAgent.configure>`."""
+        return self.agent.configure(settings, **options)
+
+    def start(self, **names: Any) -> Recording:
+        """:meth:`CameraAgent.start <rpi_camera_colony.acquisition.camera_agent.CameraAgent.start>`."""
+        return self.agent.start(**names)
+
+    def stop(self, reason: str = "requested") -> dict[str, Any]:
+        """Stop recording or preview (answering a start still waiting for its first frame); return the summary."""
+        self._cancel_start(f"stopped ({reason}) before the first frame")
+        return self.agent.stop(reason)
+
+    def request_shutdown(self) -> None:
+        """Ask the loop to stop recording and exit (safe from signal handlers and other threads)."""
+        self._shutdown_requested = True
+        self._waker.wake()
+
+    # -- the connection ---------------------------------------------------------------------------------------
 
     def _new_dealer(self) -> zmq.Socket[bytes]:
         dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
@@ -173,181 +197,6 @@ class PiAcquisitionControl:
             self._poller.register(self._dealer, zmq.POLLIN)
         self._send(self._hello())
 
-    # -- public, in-process API (call from the thread that runs the agent, or before run()) --------------------
-
-    def configure(
-        self,
-        settings: ControllerSettings,
-        *,
-        data_path: Optional[str] = None,
-        max_acquisition_time: Optional[float] = None,
-    ) -> list[str]:
-        """Choose and configure the backends for ``settings``; return the settings the camera cannot honour.
-
-        Raises:
-            RecordingError: while recording.
-            BackendError: if a backend is not available or rejects a setting.
-        """
-        if self.state in ("recording", "previewing"):
-            raise RecordingError(f"cannot configure while {self.state}: stop first")
-        camera_name, camera_reason = backends.resolve(
-            "camera", self._camera_override, settings.camera_backend, backends.CAMERA_BACKENDS, backends.CAMERA_ENV
-        )
-        ttl_name, ttl_reason = backends.resolve(
-            "ttl", self._ttl_override, settings.ttl_backend, backends.TTL_BACKENDS, backends.TTL_ENV
-        )
-        self._release_backends()
-        clock = self.clock
-        if camera_name == "simulated":
-            clock = CameraClock(offset_s=settings.sim_clock_offset, drift_ppm=settings.sim_clock_drift_ppm)
-        try:
-            self.camera = self._factory.create_camera(camera_name, clock=clock)
-        except BackendError as err:
-            raise BackendError(f"{err} ({camera_reason})") from None
-        logger.info("%s; %s", camera_reason, ttl_reason)
-        self._unsupported = self.camera.configure(settings)
-        # Frames, TTL edges and clock sync all use the camera's clock (e.g. the GPU clock of legacy picamera).
-        clock = self.camera.clock
-        if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
-            self.clock_sync.use_clock(clock)
-        self.clock = clock
-        try:
-            self.ttl = self._factory.create_ttl(ttl_name, clock=clock)
-        except BackendError as err:
-            raise BackendError(f"{err} ({ttl_reason})") from None
-        if self._unsupported:
-            logger.warning("settings without effect on the %s camera: %s", camera_name, ", ".join(self._unsupported))
-        self._backend_info = BackendInfo(camera_name, ttl_name, camera_reason, ttl_reason)
-        self.settings = settings
-        if data_path is not None:
-            self.data_path = data_path
-        if max_acquisition_time is not None:
-            self.max_acquisition_time = float(max_acquisition_time)
-        self.state = "configured"
-        self.error = None
-        return list(self._unsupported)
-
-    def start(
-        self,
-        *,
-        acquisition_name: str,
-        acquisition_time: str,
-        acquisition_group: str = "",
-        start_at_us: Optional[int] = None,
-    ) -> Recording:
-        """Start recording (returns once the camera runs; the first frame follows at ``start_at_us``, a time on the
-        conductor's clock, or within a frame period).
-
-        Raises:
-            RecordingError: if not configured, already recording, a name is unusable, or the camera fails to start.
-        """
-        if self.settings is None or self.camera is None or self.ttl is None or self._backend_info is None:
-            raise RecordingError("not configured: send 'configure' before 'start'")
-        if self.state in ("recording", "previewing"):
-            raise RecordingError(f"already {self.state}: stop first")
-        name = check_name_part("acquisition_name", acquisition_name)
-        when = check_name_part("acquisition_time", acquisition_time)
-        group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
-        files = None
-        if self.settings.save_data:
-            self._check_room(self.settings)
-            files = RecordingFiles.create(
-                data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=when
-            )
-        recording = Recording(
-            settings=self.settings,
-            camera=self.camera,
-            ttl=self.ttl,
-            acquisition=AcquisitionInfo(name, group, when),
-            files=files,
-            backends=self._backend_info,
-            unsupported=self._unsupported,
-            on_event=self._camera_event,
-            clock_sync=self.clock_sync,
-            start_at_us=start_at_us,
-        )
-        try:
-            recording.start()
-        except RecordingError as err:
-            self.state, self.error = "error", str(err)
-            raise
-        self.recording = recording
-        self.state = "recording"
-        self.error = None
-        logger.info(
-            "recording %s at %dx%d@%dfps to %s",
-            name,
-            *self.settings.resolution,
-            self.settings.framerate,
-            files.folder if files else "nowhere (save_data = False)",
-        )
-        return recording
-
-    def _check_room(self, settings: ControllerSettings) -> None:
-        """Refuse (or warn about) a recording the data disk may not hold to max_acquisition_time.
-
-        Raises:
-            RecordingError: with the figures, when ``disk_space_check`` is "refuse" and there is not enough room.
-        """
-        if self.disk_space_check == "off":
-            return
-        free = self._free_disk()
-        if free is None:
-            return
-        seconds = self.max_acquisition_time if self.max_acquisition_time > 0 else disk.UNLIMITED_SECONDS
-        need = disk.space_needed(settings, free=free, max_seconds=seconds)
-        if need.enough:
-            return
-        message = need.describe(str(Path(self.data_path).expanduser()))
-        if self.disk_space_check == "refuse":
-            raise RecordingError(message)
-        logger.warning("%s", message)
-
-    def preview(self) -> None:
-        """Run the camera without recording (to aim it); ``stop`` ends it.
-
-        Raises:
-            RecordingError: if not configured or busy.
-        """
-        if self.camera is None:
-            raise RecordingError("not configured: send 'configure' before 'preview'")
-        if self.state in ("recording", "previewing"):
-            raise RecordingError(f"already {self.state}")
-        try:
-            self.camera.start(None, lambda frame: None, lambda err: self._camera_event("error", {"error": str(err)}))
-        except BackendError as err:
-            raise RecordingError(str(err)) from err
-        self.state = "previewing"
-
-    def stop(self, reason: str = "requested") -> dict[str, Any]:
-        """Stop recording or preview and finish every file; return the recording's summary (empty if idle)."""
-        if self.state == "previewing" and self.camera is not None:
-            self.camera.stop()
-            self.state = "configured"
-            return {}
-        recording = self.recording
-        if recording is None or self.state != "recording":
-            return dict(self.last_summary)
-        summary = recording.stop(reason)
-        self.last_summary = summary
-        self.state = "error" if recording.error else "stopped"
-        if recording.error:
-            self.error = recording.error
-        logger.info(
-            "stopped (%s): %d frames, %d dropped, %d TTL pulses out, %d TTL edges in",
-            summary["stop_reason"],
-            summary["frames"],
-            summary["dropped"],
-            summary["ttl_out"],
-            summary["ttl_in"],
-        )
-        return summary
-
-    def request_shutdown(self) -> None:
-        """Ask the loop to stop recording and exit (safe from signal handlers and other threads)."""
-        self._shutdown_requested = True
-        self._waker.wake()
-
     # -- the loop ---------------------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -376,7 +225,7 @@ class PiAcquisitionControl:
                 self._check_link(time.monotonic())
                 now = time.monotonic()
                 if now >= next_heartbeat or self._done:
-                    self._send(self._heartbeat())
+                    self._send_heartbeat()
                     next_heartbeat = now + self.heartbeat_interval
                 if self._logs is not None:
                     self._logs.forward()
@@ -387,14 +236,9 @@ class PiAcquisitionControl:
         found = [] if self._deferred_start is None else [self._deferred_start[2]]
         if self._pending_start is not None:
             found.append(self._pending_start[1])
-        recording = self.recording
-        if (
-            self.state == "recording"
-            and recording is not None
-            and recording.started_monotonic
-            and self.max_acquisition_time > 0
-        ):
-            found.append(recording.started_monotonic + self.max_acquisition_time)
+        limit = self.agent.time_limit()
+        if limit is not None:
+            found.append(limit)
         return found
 
     def _check_deadlines(self) -> None:
@@ -402,21 +246,12 @@ class PiAcquisitionControl:
         if self._pending_start is not None and now >= self._pending_start[1]:
             request_id, _ = self._pending_start
             self._pending_start = None
-            self.stop("error: no frame arrived after start")
+            self.agent.stop("error: no frame arrived after start")
             self._reply(
                 request_id, ok=False, error=f"the camera delivered no frame within {FIRST_FRAME_TIMEOUT:.0f} s of start"
             )
-        recording = self.recording
-        if (
-            self.state == "recording"
-            and recording is not None
-            and recording.started_monotonic is not None
-            and self.max_acquisition_time > 0
-            and now - recording.started_monotonic >= self.max_acquisition_time
-        ):
-            logger.warning("max_acquisition_time of %g s reached: stopping", self.max_acquisition_time)
-            self.stop("max_acquisition_time")
-            self._send(self._heartbeat())
+        if self.agent.check_time(now):
+            self._send_heartbeat()
 
     def _check_parent(self) -> None:
         if self._parent_pid is None or os.getppid() == self._parent_pid:
@@ -424,13 +259,13 @@ class PiAcquisitionControl:
         if not self._orphaned:
             self._orphaned = True
             logger.warning("the conductor (pid %d) is gone", self._parent_pid)
-        if self.state == "recording":
+        if self.agent.state == "recording":
             return  # keep recording: it ends with a stop command (if a conductor re-attaches) or max time
         logger.warning("exiting: no conductor and no recording")
         self._finish("conductor gone")
 
     def _finish(self, reason: str) -> None:
-        if self.state in ("recording", "previewing"):
+        if self.agent.busy:
             self.stop(reason)
         self._done = True
 
@@ -448,19 +283,23 @@ class PiAcquisitionControl:
             if name == "first_frame" and self._pending_start is not None:
                 request_id, _ = self._pending_start
                 self._pending_start = None
-                self._reply(request_id, ok=True, data={"first_frame": details, **self._status()})
+                self._reply(request_id, ok=True, data={"first_frame": details, **self.agent.status().fields()})
             elif name == "error":
-                self.error = details.get("error", "camera error")
-                logger.error("camera failed: %s", self.error)
-                was_recording = self.state == "recording"
-                self.stop(f"error: {self.error}")
-                if self._pending_start is not None:
-                    request_id, _ = self._pending_start
-                    self._pending_start = None
-                    self._reply(request_id, ok=False, error=f"camera failed: {self.error}")
-                self.state = "error"
+                error = str(details.get("error") or "camera error")
+                was_recording = self.agent.state == "recording"
+                self.agent.camera_failed(error)
+                self._cancel_start(f"camera failed: {error}")
                 if was_recording:
-                    self._send(self._heartbeat())
+                    self._send_heartbeat()
+
+    def _cancel_start(self, why: str) -> None:
+        """Answer a start that waits for its first frame or its start time: it will not come."""
+        for pending in (self._pending_start, self._deferred_start):
+            if pending is not None:
+                self._reply(pending[0], ok=False, error=why)
+        self._pending_start = self._deferred_start = None
+
+    # -- commands ---------------------------------------------------------------------------------------------
 
     def _receive_commands(self) -> None:
         while True:
@@ -468,7 +307,7 @@ class PiAcquisitionControl:
                 frames = self._dealer.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            received_us = self.clock.now_us()
+            received_us = self.agent.clock.now_us()
             self._last_heard = time.monotonic()
             data = frames[-1]
             try:
@@ -478,12 +317,7 @@ class PiAcquisitionControl:
                     logger.warning("refused a message: %s", err)
                 self._send(protocol.error(protocol.peek_id(data), str(err)))
                 continue
-            try:
-                self._handle(message, received_us)
-            except Exception as err:  # one message must never end the agent (or its recording)
-                if self._limiter.allow("message handling"):
-                    logger.exception("a %s message could not be handled", message["type"])
-                self._send(protocol.error(message["id"], f"message not understood: {err}"))
+            self._handle(message, received_us)
 
     def _handle(self, message: dict[str, Any], received_us: int) -> None:
         kind = message["type"]
@@ -506,11 +340,11 @@ class PiAcquisitionControl:
                 self._command_start(request_id, args)
                 return
             data = getattr(self, f"_command_{name}")(args)
-        except (ColonyError, ValueError) as err:  # the command cannot be carried out: said in the reply
+        except ColonyError as err:  # the command cannot be carried out: said in the reply
             logger.error("command %s failed: %s", name, err)
             self._reply(request_id, ok=False, error=str(err))
             return
-        except Exception as err:  # a defect here: logged with its traceback, the agent and its recording go on
+        except Exception as err:  # a defect: logged with its traceback; the agent and its recording go on
             logger.exception("command %s failed unexpectedly", name)
             self._reply(request_id, ok=False, error=f"internal error in the agent ({type(err).__name__}: {err})")
             return
@@ -518,42 +352,60 @@ class PiAcquisitionControl:
         if name == "close":
             self._done = True
 
+    @staticmethod
+    def _number(args: dict[str, Any], key: str, low: float, high: float, unit: str) -> Optional[float]:
+        """An optional number argument in ``low..high``.
+
+        Raises:
+            ConfigError: naming the argument and its range.
+        """
+        value = args.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError([f"{key} = {value!r}: must be a number of {unit} in {low:g}..{high:g}"])
+        return float(value)
+
     def _command_configure(self, args: dict[str, Any]) -> dict[str, Any]:
         settings = controller_from_dict(args.get("settings", {}))
-        interval = args.get("clock_sync_interval")
-        if interval is not None:
-            if not isinstance(interval, (int, float)) or not 0.1 <= interval <= 60:
-                raise ConfigError([f"clock_sync_interval = {interval!r}: must be 0.1..60 seconds"])
-            self.clock_sync.interval = float(interval)
-        if settings.name != self.instance_name:
-            raise ConfigError([f"settings are for camera {settings.name!r}, but this agent is {self.instance_name!r}"])
-        max_time = args.get("max_acquisition_time")
-        if max_time is not None and (not isinstance(max_time, (int, float)) or max_time < 0):
-            raise ConfigError([f"max_acquisition_time = {max_time!r}: must be a number of seconds >= 0"])
+        interval = self._number(args, "clock_sync_interval", 0.1, 60, "seconds")
+        max_time = self._number(args, "max_acquisition_time", 0, float("inf"), "seconds")
         data_path = args.get("data_path")
         if data_path is not None and (not isinstance(data_path, str) or not data_path):
             raise ConfigError([f"data_path = {data_path!r}: must be a non-empty path"])
-        check = args.get("disk_space_check", self.disk_space_check)
-        if check not in disk.CHECKS:
-            raise ConfigError([f"disk_space_check = {check!r}: must be one of {', '.join(disk.CHECKS)}"])
-        self.disk_space_check = check
-        unsupported = self.configure(settings, data_path=data_path, max_acquisition_time=max_time)
-        return {
-            "unsupported": unsupported,
-            "backend": dataclasses.asdict(self._backend_info) if self._backend_info else {},
-        }
+        check = args.get("disk_space_check")
+        if check is not None and not isinstance(check, str):
+            raise ConfigError([f"disk_space_check = {check!r}: must be a name"])
+        unsupported = self.agent.configure(
+            settings, data_path=data_path, max_acquisition_time=max_time, disk_space_check=check
+        )
+        if interval is not None:
+            self.clock_sync.interval = interval
+        info = self.agent.backend_info
+        return {"unsupported": unsupported, "backend": dataclasses.asdict(info) if info else {}}
 
-    def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
+    def _start_at(self, args: dict[str, Any]) -> Optional[int]:
+        """The start time asked for (conductor clock, microseconds), or None.
+
+        Raises:
+            RecordingError: if it is not a whole number, or not within an hour of now.
+        """
         start_at = args.get("start_at_us")
-        if start_at is not None and (not isinstance(start_at, int) or isinstance(start_at, bool)):
-            raise ValueError(f"start_at_us = {start_at!r}: must be a whole number of microseconds")
-        if start_at is not None and abs(start_at - conductor_now_us()) > MAX_START_OFFSET_US:
-            raise ValueError(
+        if start_at is None:
+            return None
+        if not isinstance(start_at, int) or isinstance(start_at, bool):
+            raise RecordingError(f"start_at_us = {start_at!r}: must be a whole number of microseconds")
+        if abs(start_at - conductor_now_us()) > MAX_START_OFFSET_US:
+            raise RecordingError(
                 f"start_at_us = {start_at}: {(start_at - conductor_now_us()) / 1e6:.0f} s from now on the conductor's "
                 f"clock; a start time must be within {MAX_START_OFFSET_US / 3.6e9:.0f} h of now"
             )
-        if self._deferred_start is not None:
-            raise RecordingError("a start is already waiting for its start time")
+        return start_at
+
+    def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
+        start_at = self._start_at(args)
+        if self._deferred_start is not None or self._pending_start is not None:
+            raise RecordingError("a start is already waiting for its start time or first frame")
         if start_at is not None and self.clock_sync.estimator.model is None:
             # A scheduled start needs the clock mapping: hold it until the first burst is done (or time is up).
             deadline = time.monotonic() + max(0.0, (start_at - conductor_now_us()) / 1e6 - 0.05)
@@ -562,13 +414,12 @@ class PiAcquisitionControl:
         self._begin(request_id, args)
 
     def _begin(self, request_id: str, args: dict[str, Any]) -> None:
-        start_at = args.get("start_at_us")
-        self.start(
-            acquisition_name=args.get("acquisition_name", ""),
-            acquisition_time=args.get("acquisition_time", ""),
-            acquisition_group=args.get("acquisition_group", ""),
-            start_at_us=start_at,
-        )
+        start_at = self._start_at(args)
+        names = {key: args.get(key, "") for key in ("acquisition_name", "acquisition_time", "acquisition_group")}
+        for key, value in names.items():
+            if not isinstance(value, str):
+                raise RecordingError(f"{key} = {value!r}: must be text")
+        self.agent.start(**names, start_at_us=start_at)
         wait = 0.0 if start_at is None else max(0.0, (start_at - conductor_now_us()) / 1e6)
         self._pending_start = (request_id, time.monotonic() + wait + FIRST_FRAME_TIMEOUT)
 
@@ -581,7 +432,7 @@ class PiAcquisitionControl:
         self._deferred_start = None
         try:
             self._begin(request_id, args)
-        except (ColonyError, ValueError, TypeError) as err:
+        except ColonyError as err:
             logger.error("command start failed: %s", err)
             self._reply(request_id, ok=False, error=str(err))
 
@@ -589,17 +440,17 @@ class PiAcquisitionControl:
         return {"summary": self.stop(str(args.get("reason", "requested")))}
 
     def _command_preview(self, args: dict[str, Any]) -> dict[str, Any]:
-        self.preview()
+        self.agent.preview()
         return {}
 
     def _command_close(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"summary": self.stop("agent closed")}
 
     def _command_status(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self._status()
+        return self.agent.status().fields()
 
     def _command_ping(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"agent_time": time.time(), "camera_time_us": self.clock.now_us(), "echo": args.get("echo")}
+        return {"agent_time": time.time(), "camera_time_us": self.agent.clock.now_us(), "echo": args.get("echo")}
 
     def _simulated_ttl(self, command: str) -> SimulatedTTL:
         """The TTL backend, for commands that only a simulated one can carry out.
@@ -607,18 +458,18 @@ class PiAcquisitionControl:
         Raises:
             BackendError: naming the command, with any other backend.
         """
-        if not isinstance(self.ttl, SimulatedTTL):
+        if not isinstance(self.agent.ttl, SimulatedTTL):
             raise BackendError(f"{command} works only with the simulated TTL backend")
-        return self.ttl
+        return self.agent.ttl
 
     def _command_annotate(self, args: dict[str, Any]) -> dict[str, Any]:
         """Add what the conductor measured (e.g. the start skew) to the recording's metadata."""
         timing = args.get("timing")
         if not isinstance(timing, dict):
-            raise ValueError("annotate needs a 'timing' object")
-        if self.recording is None:
+            raise ProtocolError("annotate needs a 'timing' object")
+        if self.agent.recording is None:
             raise RecordingError("nothing to annotate: no recording")
-        self.recording.timing.update(timing)
+        self.agent.recording.timing.update(timing)
         return {}
 
     def _command_sync_box(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -628,12 +479,12 @@ class PiAcquisitionControl:
         if not isinstance(edges, list) or not all(
             isinstance(e, list) and len(e) == 2 and isinstance(e[0], int) and e[1] in (0, 1) for e in edges
         ):
-            raise ValueError("sync_box needs 'edges': a list of [conductor_us, level]")
+            raise ProtocolError("sync_box needs 'edges': a list of [conductor_us, level]")
         if len(edges) > 100_000:
-            raise ValueError(f"{len(edges)} edges: at most 100000")
+            raise ProtocolError(f"{len(edges)} edges: at most 100000")
         now = conductor_now_us()
         if any(abs(t - now) > MAX_START_OFFSET_US for t, _ in edges):
-            raise ValueError("sync_box edges must be within an hour of now on the conductor's clock")
+            raise ProtocolError("sync_box edges must be within an hour of now on the conductor's clock")
         # The box and this simulated camera share the machine, so the wall clock maps to monotonic time directly.
         wall_minus_monotonic = time.time() - time.monotonic()
         ttl.schedule_edges([(t / 1e6 - wall_minus_monotonic, level) for t, level in edges])
@@ -643,7 +494,7 @@ class PiAcquisitionControl:
         ttl = self._simulated_ttl("inject_ttl_in")
         count = args.get("count", 1)
         if not isinstance(count, int) or not 1 <= count <= 10_000:
-            raise ValueError(f"count = {count!r}: must be a whole number in 1..10000")
+            raise ProtocolError(f"count = {count!r}: must be a whole number in 1..10000")
         injected = sum(ttl.inject_edge(level=1 if i % 2 == 0 else 0) for i in range(count))
         return {"injected": injected}
 
@@ -652,7 +503,7 @@ class PiAcquisitionControl:
     def _reply(
         self, request_id: str, *, ok: bool, error: Optional[str] = None, data: Optional[dict[str, Any]] = None
     ) -> None:
-        self._send(protocol.reply(request_id, ok=ok, state=self.state, error=error, data=data))
+        self._send(protocol.reply(request_id, ok=ok, state=self.agent.state, error=error, data=data))
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
@@ -662,35 +513,11 @@ class PiAcquisitionControl:
         except ProtocolError as err:
             logger.error("could not send %s: %s", message.get("type"), err)
 
-    def _free_disk(self) -> Optional[int]:
-        return disk.free_bytes(self.data_path)
-
-    def _recording_info(self) -> Optional[dict[str, Any]]:
-        """What is being recorded, so that a conductor that connects later can take the recording over."""
-        recording = self.recording
-        if recording is None or self.state != "recording":
-            return None
-        return {
-            "acquisition_name": recording.acquisition.name,
-            "acquisition_group": recording.acquisition.group,
-            "acquisition_time": recording.acquisition.time,
-            "start_sys_time": recording.start_time.get("sys_time"),
-        }
-
-    def _status(self) -> dict[str, Any]:
-        stats = self.recording.stats() if self.recording is not None and self.state == "recording" else {}
-        return {
-            "state": self.state,
-            "recording": self._recording_info(),
-            "clock": self.clock_sync.estimator.summary(),
-            "stats": stats,
-            "free_disk": self._free_disk(),
-            "error": self.error,
-            "last_summary": self.last_summary,
-            "time": time.time(),
-        }
+    def _send_heartbeat(self) -> None:
+        self._send(protocol.heartbeat(self.agent.status()))
 
     def _hello(self) -> dict[str, Any]:
+        info = self.agent.backend_info
         return {
             "type": "hello",
             "id": protocol.new_id(),
@@ -699,41 +526,26 @@ class PiAcquisitionControl:
             "versions": versions(),
             "host": host_info(),
             "pid": os.getpid(),
-            "backend": self._backend_info.camera if self._backend_info else None,
-            "free_disk": self._free_disk(),
-            "state": self.state,
-            "recording": self._recording_info(),
+            "backend": info.camera if info else None,
+            "free_disk": self.agent.free_disk(),
+            "state": self.agent.state,
+            "recording": self.agent.recording_info(),
         }
 
-    def _heartbeat(self) -> dict[str, Any]:
-        return {"type": "heartbeat", "id": protocol.new_id(), **self._status()}
-
     # -- shutdown ---------------------------------------------------------------------------------------------
-
-    def _release_backends(self) -> None:
-        for backend in (self.camera, self.ttl):
-            if backend is not None:
-                try:
-                    backend.close()
-                except Exception as err:  # closing must go on for the other backend
-                    logger.error("closing %s failed: %s", backend.name, err)
-        self.camera = None
-        self.ttl = None
 
     def close(self) -> None:
         """Stop any recording, release backends and sockets. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        if self.state in ("recording", "previewing"):
-            self.stop("agent closed")
-        self._release_backends()
+        self._cancel_start("agent closed")
+        self.agent.close()
         if self._logs is not None:
             self._logs.close()
         self._dealer.close(linger=1000)  # let the last reply leave
         self._waker.close()
         self._context.term()
-        self.state = "closed"
 
     def __enter__(self) -> PiAcquisitionControl:
         return self

@@ -1,12 +1,14 @@
-"""Choose and build camera and TTL backends.
+"""Choose and build camera and TTL backends, from the one list in :mod:`rpi_camera_colony.backend_registry`.
 
 Precedence: explicit argument > config key > environment variable (``RCC_CAMERA_BACKEND``, ``RCC_TTL_BACKEND``) >
-``auto``. Every choice comes with a reason that the agent logs, as gpiozero does for pin factories. Hardware is
-never touched at import: probes only look for the libraries.
+``auto``, which tries the registry's backends in order and falls back to ``simulated``. Every choice comes with a
+reason that the agent logs, as gpiozero does for pin factories. Hardware is never touched at import: probes only
+look for the libraries.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -14,18 +16,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from rpi_camera_colony import backend_registry as registry
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.exc import BackendError
 
 logger = logging.getLogger(__name__)
-
-CAMERA_BACKENDS = ("simulated", "picamera2", "picamera")
-TTL_BACKENDS = ("simulated", "gpiozero", "rpi_gpio")
-CAMERA_ENV = "RCC_CAMERA_BACKEND"
-TTL_ENV = "RCC_TTL_BACKEND"
-_MODULES = {"picamera2": "picamera2", "picamera": "picamera", "gpiozero": "gpiozero", "rpi_gpio": "RPi.GPIO"}
 
 
 def _importable(module: str) -> bool:
@@ -37,21 +34,17 @@ def _importable(module: str) -> bool:
         return False
 
 
-#: What each Raspberry Pi backend needs besides its own library before ``auto`` picks it: picamera2 is a pure
-#: Python package that installs anywhere, but records only over libcamera's bindings; gpiozero installs anywhere
-#: too, but drives pins only through a pin library (lgpio on Bookworm, RPi.GPIO or pigpio on older systems) or the
-#: pin factory named by GPIOZERO_PIN_FACTORY.
-_NEEDS_ANY = {"picamera2": ("libcamera",), "gpiozero": ("lgpio", "RPi.GPIO", "pigpio")}
-
-
-def usable(name: str) -> tuple[bool, str]:
-    """Whether ``auto`` may pick the hardware backend ``name`` here, and why (or why not)."""
-    library = _MODULES[name]
+def usable(kind: str, name: str) -> tuple[bool, str]:
+    """Whether ``auto`` may pick the backend ``name`` of ``kind`` here, and why (or why not)."""
+    backend = registry.get(kind, name)
+    if backend.library is None:
+        return True, "needs no library"
+    library = backend.library
     if not _importable(library):
         return False, f"{library} is not installed"
-    needs = _NEEDS_ANY.get(name, ())
     if name == "gpiozero" and os.environ.get("GPIOZERO_PIN_FACTORY"):
         return True, f"{library} is installed (pin factory from GPIOZERO_PIN_FACTORY)"
+    needs = backend.needs_any
     found = [module for module in needs if _importable(module)]
     if needs and not found:
         wanted = needs[0] if len(needs) == 1 else f"any of {', '.join(needs)}"
@@ -59,15 +52,15 @@ def usable(name: str) -> tuple[bool, str]:
     return True, f"{library} is installed" + (f" with {found[0]}" if found else "")
 
 
-def resolve(
-    kind: str, requested: Optional[str], configured: str, known: tuple[str, ...], env_var: str
-) -> tuple[str, str]:
-    """Return ``(backend name, reason)``.
+def resolve(kind: str, requested: Optional[str], configured: str = "auto") -> tuple[str, str]:
+    """Return ``(backend name, reason)`` for ``kind`` ("camera" or "ttl").
 
     Raises:
-        BackendError: for an unknown name, or when ``auto`` finds Raspberry Pi libraries this version cannot drive.
+        BackendError: for an unknown name.
     """
+    env_var = registry.ENV[kind]
     env = os.environ.get(env_var, "").strip()
+    known = registry.names(kind)
     for value, source in (
         (requested, "argument"),
         (configured if configured != "auto" else None, "config"),
@@ -76,38 +69,24 @@ def resolve(
         if value:
             if value not in known and value != "auto":
                 raise BackendError(
-                    f"unknown {kind} backend {value!r} from {source}: choose one of auto, {', '.join(known)}"
+                    f"unknown {kind} backend {value!r} from {source}: choose one of {', '.join(registry.choices(kind))}"
                 )
             if value != "auto":
                 return value, f"{kind} backend '{value}' chosen by {source}"
     skipped = []
-    for name in known:
-        if name == "simulated":
+    for backend in registry.of_kind(kind):
+        if backend.library is None:
             continue
-        ok, why = usable(name)
+        ok, why = usable(kind, backend.name)
         if ok:
-            return name, f"{kind} backend '{name}' chosen by auto: {why}"
-        if _importable(_MODULES[name]):
+            return backend.name, f"{kind} backend '{backend.name}' chosen by auto: {why}"
+        if _importable(backend.library):
             skipped.append(why)
+        logger.debug("auto: %s backend %s passed over: %s", kind, backend.name, why)
     detail = f" ({'; '.join(skipped)})" if skipped else ""
-    return "simulated", f"{kind} backend 'simulated' chosen by auto: no usable Raspberry Pi {kind} library{detail}"
-
-
-#: What to do on a Raspberry Pi when a backend's libraries are missing.
-INSTALL_HINTS = {
-    "picamera2": "on Raspberry Pi OS Bookworm picamera2 and libcamera come from apt (python3-picamera2), used from a "
-    "venv made with --system-site-packages",
-    "picamera": "the legacy picamera needs Raspberry Pi OS Buster or Bullseye with the legacy camera stack; on "
-    "Bookworm use camera_backend = picamera2",
-    "gpiozero": "install its pin library: sudo apt install python3-lgpio (or pip install lgpio in the venv)",
-    "rpi_gpio": "sudo apt install python3-rpi.gpio (not on a Pi 5: use ttl_backend = gpiozero there)",
-}
-
-
-def _not_available(kind: str, name: str, why: str) -> BackendError:
-    return BackendError(
-        f"{kind} backend '{name}' cannot run here: {why}. On a Raspberry Pi: {INSTALL_HINTS[name]}; anywhere else "
-        f"use {kind}_backend = simulated"
+    return (
+        registry.SIMULATED,
+        f"{kind} backend '{registry.SIMULATED}' chosen by auto: no usable Raspberry Pi {kind} library{detail}",
     )
 
 
@@ -124,46 +103,34 @@ class BackendFactory:
     gpio_pin_factory: Any = None
     camera_num: int = 0
 
-    def create_camera(self, name: str, *, clock: CameraClock) -> CameraBackend:
-        """Build a camera backend by name.
+    def create(self, kind: str, name: str, *, clock: CameraClock) -> Any:
+        """Build the backend ``name`` of ``kind``.
 
         Raises:
-            BackendError: if it cannot be used on this machine.
+            BackendError: if it is unknown or cannot be used on this machine (saying what to install on a Pi).
         """
-        if name == "simulated":
-            from rpi_camera_colony.acquisition.cameras.simulated import SimulatedCamera
-
-            return SimulatedCamera(clock=clock)
-        ok, why = usable(name)
+        try:
+            backend = registry.get(kind, name)
+        except KeyError as err:
+            raise BackendError(str(err.args[0])) from None
+        ok, why = usable(kind, name)
+        if "pin_factory" in backend.takes and self.gpio_pin_factory is not None and backend.library is not None:
+            ok = ok or _importable(backend.library)  # the injected pin factory drives the pins
         if not ok:
-            raise _not_available("camera", name, why)
-        if name == "picamera2":
-            from rpi_camera_colony.acquisition.cameras.picamera2_backend import Picamera2Camera
+            raise BackendError(
+                f"{kind} backend '{name}' cannot run here: {why}. On a Raspberry Pi: {backend.install_hint}; anywhere "
+                f"else use {kind}_backend = {registry.SIMULATED}"
+            )
+        module, _, attribute = backend.implementation.partition(":")
+        given = {"clock": clock, "camera_num": self.camera_num, "pin_factory": self.gpio_pin_factory}
+        return getattr(importlib.import_module(module), attribute)(**{key: given[key] for key in backend.takes})
 
-            return Picamera2Camera(camera_num=self.camera_num)
-        from rpi_camera_colony.acquisition.cameras.picamera_backend import PicameraCamera
-
-        return PicameraCamera(camera_num=self.camera_num)
+    def create_camera(self, name: str, *, clock: CameraClock) -> CameraBackend:
+        """Build a camera backend by name (see :meth:`create`)."""
+        camera: CameraBackend = self.create("camera", name, clock=clock)
+        return camera
 
     def create_ttl(self, name: str, *, clock: CameraClock) -> TTLBackend:
-        """Build a TTL backend by name.
-
-        Raises:
-            BackendError: if it cannot be used on this machine.
-        """
-        if name == "simulated":
-            from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
-
-            return SimulatedTTL(clock=clock)
-        ok, why = usable(name)
-        if name == "gpiozero" and self.gpio_pin_factory is not None and _importable("gpiozero"):
-            ok = True  # the injected pin factory drives the pins
-        if not ok:
-            raise _not_available("ttl", name, why)
-        if name == "gpiozero":
-            from rpi_camera_colony.acquisition.ttl.gpiozero_backend import GpiozeroTTL
-
-            return GpiozeroTTL(clock=clock, pin_factory=self.gpio_pin_factory)
-        from rpi_camera_colony.acquisition.ttl.rpigpio_backend import RPiGPIOTTL
-
-        return RPiGPIOTTL(clock=clock)
+        """Build a TTL backend by name (see :meth:`create`)."""
+        ttl: TTLBackend = self.create("ttl", name, clock=clock)
+        return ttl

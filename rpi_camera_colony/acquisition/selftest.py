@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rpi_camera_colony import __version__
+from rpi_camera_colony import backend_registry as registry
 from rpi_camera_colony.acquisition import backends, disk
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import ColonyError
@@ -114,15 +115,15 @@ def libraries() -> Check:
     return Check("libraries", OK, detail)
 
 
+def _install_hint(kind: str, name: str) -> str:
+    return registry.get(kind, name).install_hint
+
+
 def chosen_backends(options: SelftestOptions) -> tuple[Check, Optional[str], Optional[str]]:
     settings = options.settings
     try:
-        camera, camera_reason = backends.resolve(
-            "camera", options.camera_backend, settings.camera_backend, backends.CAMERA_BACKENDS, backends.CAMERA_ENV
-        )
-        ttl, ttl_reason = backends.resolve(
-            "ttl", options.ttl_backend, settings.ttl_backend, backends.TTL_BACKENDS, backends.TTL_ENV
-        )
+        camera, camera_reason = backends.resolve("camera", options.camera_backend, settings.camera_backend)
+        ttl, ttl_reason = backends.resolve("ttl", options.ttl_backend, settings.ttl_backend)
     except ColonyError as err:
         return Check("backends", FAIL, str(err), "choose a backend this machine has (see the README)"), None, None
     return Check("backends", OK, f"{camera_reason}; {ttl_reason}"), camera, ttl
@@ -137,15 +138,15 @@ def cameras(camera_backend: str, settings: ControllerSettings) -> list[Check]:
             Check("camera", OK, "simulated camera: any resolution, frames paced in software"),
             Check("encoder", OK, f"libx264 through PyAV {av.__version__} (software)"),
         ]
-    usable, why = backends.usable(camera_backend)
+    usable, why = backends.usable("camera", camera_backend)
     if not usable:
-        return [Check("camera", FAIL, f"{camera_backend}: {why}", backends.INSTALL_HINTS[camera_backend])]
+        return [Check("camera", FAIL, f"{camera_backend}: {why}", _install_hint("camera", camera_backend))]
     if camera_backend == "picamera":
         return [Check("camera", OK, "legacy picamera (MMAL); modes are not listed by picamera")]
     try:
         from picamera2 import Picamera2
     except ImportError as err:
-        return [Check("camera", FAIL, f"picamera2 cannot be imported: {err}", backends.INSTALL_HINTS["picamera2"])]
+        return [Check("camera", FAIL, f"picamera2 cannot be imported: {err}", _install_hint("camera", "picamera2"))]
     found = Picamera2.global_camera_info()
     if not found:
         return [
@@ -222,7 +223,7 @@ def ttl_pins(ttl_backend: str, settings: ControllerSettings, factory: backends.B
     try:
         ttl = factory.create_ttl(ttl_backend, clock=CameraClock())
     except ColonyError as err:
-        return Check("ttl pins", FAIL, f"{ttl_backend}: {err}", backends.INSTALL_HINTS.get(ttl_backend, ""))
+        return Check("ttl pins", FAIL, f"{ttl_backend}: {err}", _install_hint("ttl", ttl_backend))
     try:
         ttl.setup(out_pin=settings.ttl_out_pin, in_pin=settings.ttl_in_pin, out_duration=settings.ttl_out_duration)
     except ColonyError as err:
@@ -313,10 +314,8 @@ def _scratch_folder(data_path: str, keep: bool) -> Iterator[Path]:
 def record_and_verify(
     options: SelftestOptions, camera_backend: str, ttl_backend: str, factory: backends.BackendFactory, free: int
 ) -> list[Check]:
-    """Record ``options.seconds`` through the agent's own code path and verify what was written."""
-    import zmq
-
-    from rpi_camera_colony.acquisition.acquisition_control import PiAcquisitionControl
+    """Record ``options.seconds`` through the agent's own camera state machine and verify what was written."""
+    from rpi_camera_colony.acquisition.camera_agent import CameraAgent
 
     settings = options.settings
     checks: list[Check] = []
@@ -332,21 +331,14 @@ def record_and_verify(
                     "check the data path and its permissions",
                 )
             ]
-        context: zmq.Context[Any] = zmq.Context()
-        stack.callback(context.term)
-        router = context.socket(zmq.ROUTER)  # the agent's conductor end: present, silent
-        stack.callback(router.close, 0)
-        port = router.bind_to_random_port("tcp://127.0.0.1")
-        agent = PiAcquisitionControl(
+        agent = CameraAgent(
             instance_name=settings.name,
-            control_address="127.0.0.1",
-            control_port=port,
             data_path=str(folder),
+            disk_space_check="off",  # the disk lines of the selftest say it with figures
             camera_backend=camera_backend,
             ttl_backend=ttl_backend,
             backend_factory=factory,
         )
-        agent.disk_space_check = "off"  # the disk lines of the selftest say it with figures
         stack.callback(agent.close)
         name = "selftest"
         try:

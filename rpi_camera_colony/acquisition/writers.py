@@ -41,6 +41,7 @@ __all__ = [
     "write_json_atomic",
 ]  # fmt: skip
 
+
 class SyncedFile:
     """A file written by one thread and flushed + fsync'ed by a :class:`DataSyncer` from another.
 
@@ -93,7 +94,6 @@ class SyncedFile:
             if err.errno != errno.EBADF:  # EBADF: closed in between, and close() synced it; anything else counts
                 raise
             logger.debug("fsync of %s skipped: closed meanwhile", self.path)
-
 
     def close(self) -> None:
         """Flush, fsync and close; the file is closed even when the flush fails (e.g. a full disk), then it raises."""

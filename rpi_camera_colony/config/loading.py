@@ -18,6 +18,7 @@ from typing import Any, Union
 import validate
 from configobj import ConfigObj, ConfigObjError, flatten_errors, get_extra_values
 
+from rpi_camera_colony import backend_registry as registry
 from rpi_camera_colony.config.settings import (
     CAMERA_EXTRA_ATTRIBUTES,
     ColonySettings,
@@ -97,7 +98,16 @@ def check_log_level(value: Any) -> str:
     return text
 
 
+def check_backend(value: Any, kind: str) -> str:
+    """A backend of ``kind`` from :mod:`rpi_camera_colony.backend_registry`, or ``auto``."""
+    text = str(value).strip()
+    if isinstance(value, (list, tuple)) or text not in registry.choices(kind):
+        raise validate.VdtValueError(value)
+    return text
+
+
 CUSTOM_CHECKS = {
+    "backend": check_backend,
     "resolution": check_resolution,
     "int_pair": check_int_pair,
     "float_quad": check_float_quad,
@@ -139,6 +149,8 @@ def _describe_check(validator: validate.Validator, check: str) -> str:
         return f"four numbers{span}: x, y, w, h, e.g. 0.0, 0.0, 1.0, 1.0"
     if name == "address":
         return "an IP address or host name, e.g. 192.168.100.10"
+    if name == "backend":
+        return "one of " + ", ".join(repr(choice) for choice in registry.choices(args[0]))
     if name == "log_level":
         return "one of " + ", ".join(LOG_LEVELS)
     return check

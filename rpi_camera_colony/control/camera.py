@@ -6,6 +6,7 @@ what the agent last said: its hello, its heartbeats, whether it is lost or stall
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,10 @@ from typing import Any, Optional
 
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.control.status import CommandStatus
-from rpi_camera_colony.exc import AgentExited, CameraError
+from rpi_camera_colony.exc import AgentExited, CameraError, ProtocolError
+from rpi_camera_colony.protocol import AgentStatus, RecordingCounts
+
+logger = logging.getLogger(__name__)
 
 #: Heartbeats that may be missed before a camera counts as lost.
 MISSED_HEARTBEATS = 4
@@ -66,7 +70,8 @@ class RemoteAcquisitionControl:
         self.heartbeat_interval = heartbeat_interval
         self._lock = threading.Lock()
         self.hello: dict[str, Any] = {}
-        self.heartbeat: dict[str, Any] = {}
+        #: the agent's status as of its latest hello, heartbeat or reply (None before it said hello)
+        self.agent_status: Optional[AgentStatus] = None
         self.connected = False
         self.lost = False
         self.exit_code: Optional[int] = None
@@ -154,29 +159,35 @@ class RemoteAcquisitionControl:
         return True
 
     def on_hello(self, message: dict[str, Any], now: float) -> bool:
-        """Record a hello; True if this is a re-attach after the camera was lost."""
+        """Record a hello; True if this is a re-attach after the camera was lost.
+
+        Raises:
+            ProtocolError: if its status fields have the wrong types (nothing is recorded then).
+        """
+        status = AgentStatus.from_message(message)
         with self._lock:
             reattached = self._end_outage(now)
             self.hello = message
+            self.agent_status = status
             self.connected = True
             self.lost = False
             self._last_heard = now
             return reattached
 
-    def on_heartbeat(self, message: dict[str, Any], now: float) -> bool:
-        """Record a heartbeat; True if this is a re-attach after the camera was lost."""
+    def on_heartbeat(self, status: AgentStatus, now: float) -> bool:
+        """Record a heartbeat's status; True if this is a re-attach after the camera was lost."""
         with self._lock:
             reattached = self._end_outage(now)
-            self.heartbeat = message
+            self.agent_status = status
             self.lost = False
             self._last_heard = now
-            self._note_progress(message, now)
+            self._note_progress(status, now)
             return reattached
 
-    def _note_progress(self, status: dict[str, Any], now: float) -> None:
+    def _note_progress(self, status: AgentStatus, now: float) -> None:
         """Remember when the frame count last moved (or the camera was not recording); call with the lock held."""
-        frames = int((status.get("stats") or {}).get("frames", 0))
-        if status.get("state") != "recording" or frames != self._last_frames:
+        frames = int(status.stats.get("frames") or 0)
+        if status.state != "recording" or frames != self._last_frames:
             self._last_frames = frames
             self._last_progress = now
             self.stalled = False
@@ -190,8 +201,13 @@ class RemoteAcquisitionControl:
             if isinstance(data.get("summary"), dict) and data["summary"]:
                 update["last_summary"] = data["summary"]
                 update["stats"] = {}
-            self.heartbeat = {**self.heartbeat, **update}
-            self._note_progress(self.heartbeat, time.monotonic())
+            try:
+                status = AgentStatus.from_message({**(self.agent_status or AgentStatus()).fields(), **update})
+            except ProtocolError as err:  # a reply's figures of the wrong type: the last status stands
+                logger.warning("%s: reply with an unreadable status ignored: %s", self.name, err)
+                return
+            self.agent_status = status
+            self._note_progress(status, time.monotonic())
 
     def on_exit(self, code: Optional[int], output: str, started: bool = True) -> None:
         with self._lock:
@@ -219,7 +235,8 @@ class RemoteAcquisitionControl:
             if (
                 not self.stalled
                 and not self.lost
-                and self.heartbeat.get("state") == "recording"
+                and self.agent_status is not None
+                and self.agent_status.state == "recording"
                 and now - self._last_progress > max(STALL_SECONDS, 4 * self.heartbeat_interval)
             ):
                 self.stalled = True
@@ -228,12 +245,8 @@ class RemoteAcquisitionControl:
 
     def status(self) -> CameraStatus:
         with self._lock:
-            beat = self.heartbeat
-            stats = beat.get("stats") or {}
-            summary = beat.get("last_summary") or {}
-            state = str(
-                beat.get("state") or self.hello.get("state") or ("connecting" if not self.connected else "idle")
-            )
+            beat = self.agent_status
+            state = beat.state if beat is not None else ("connecting" if not self.connected else "idle")
             problem = None
             if self.exit_code is not None and not self.exit_started:
                 state, problem = "failed", self.exit_output.splitlines()[0] if self.exit_output else "not started"
@@ -244,20 +257,20 @@ class RemoteAcquisitionControl:
             elif self.stalled:
                 problem = "recording, but the frame count stopped growing"
             elif state == "error":
-                problem = str(beat.get("error") or "camera error")
-            source = stats if stats else summary
+                problem = str(beat.error if beat is not None and beat.error else "camera error")
+            counts = beat.counts if beat is not None else RecordingCounts()
             return CameraStatus(
                 name=self.name,
                 state=state,
                 connected=self.connected and not self.lost,
-                frames=int(source.get("frames", 0)),
-                dropped=int(source.get("dropped", 0)),
-                bytes_written=int(source.get("bytes", 0)),
-                ttl_out=int(source.get("ttl_out", 0)),
-                ttl_in=int(source.get("ttl_in", 0)),
-                recording_s=float(source.get("recording_s", 0.0)),
-                free_disk=beat.get("free_disk", self.hello.get("free_disk")),
-                error=beat.get("error"),
+                frames=counts.frames,
+                dropped=counts.dropped,
+                bytes_written=counts.bytes,
+                ttl_out=counts.ttl_out,
+                ttl_in=counts.ttl_in,
+                recording_s=counts.recording_s,
+                free_disk=beat.free_disk if beat is not None else None,
+                error=beat.error if beat is not None else None,
                 problem=problem,
                 host=str((self.hello.get("host") or {}).get("hostname", "")),
                 pid=self.hello.get("pid"),

@@ -208,7 +208,7 @@ class Conductor:
                 for name, rc in self.controllers.items()
                 if rc.hello.get("state") == "recording" and isinstance(rc.hello.get("recording"), dict)
             }
-            self._group(
+            self._settle(
                 "configure",
                 {
                     name: rc.configure(
@@ -220,7 +220,7 @@ class Conductor:
                     for name, rc in self.controllers.items()
                     if name not in recording
                 },
-            ).wait()
+            )
             self._connected = True
             if recording:
                 self._take_over(recording)
@@ -358,18 +358,18 @@ class Conductor:
                 timeout=timeout,
             )
         self.acquiring = True
-        try:
-            self.start_replies = self._group("start", statuses).wait()
-        except ColonyCommandError as err:
-            started = [n for n in statuses if n not in err.failures]
+        # Every camera's answer is awaited, even after one failed: those that started are then stopped with
+        # complete files, and the error names every camera that failed.
+        replies, failures = self._group("start", statuses).settle()
+        if failures:
+            started = sorted(replies)
             logger.error(
-                "start failed on %s; stopping %s",
-                ", ".join(sorted(err.failures)),
-                ", ".join(started) or "no other camera",
+                "start failed on %s; stopping %s", ", ".join(sorted(failures)), ", ".join(started) or "no other camera"
             )
             self._stop_cameras(started, raise_errors=False)
             self.acquiring = False
-            raise
+            raise ColonyCommandError("start", failures)
+        self.start_replies = replies
         logger.info("all %d camera(s) recording: %s", len(statuses), general.acquisition_name)
         self._report_start_skew()
         return dict(self.start_replies)
@@ -391,13 +391,11 @@ class Conductor:
         if missing:
             logger.warning("no clock synchronisation yet for %s: their start time is not on the common clock", missing)
         timing = {"start_skew_us": self.start_skew_us, "first_frames_conductor_us": known}
-        group = self._group(
+        _, failures = self._group(
             "annotate", {n: rc.send("annotate", {"timing": timing}) for n, rc in self.controllers.items()}
-        )
-        try:
-            group.wait()
-        except ColonyCommandError as err:
-            logger.warning("%s", err)
+        ).settle()
+        if failures:
+            logger.warning("%s", ColonyCommandError("annotate", failures))
 
     def sync_box(
         self, *, period_s: float = 0.5, pulse_s: float = 0.05, count: int = 10, start_delay_s: float = 0.3
@@ -437,17 +435,14 @@ class Conductor:
             self.acquiring = False
 
     def _stop_cameras(self, names: list[str], *, raise_errors: bool) -> dict[str, dict[str, Any]]:
-        group = self._group("stop", {n: self.controllers[n].stop() for n in names})
-        try:
-            replies = group.wait()
-        except ColonyCommandError as err:
-            replies = {n: s.wait(0) for n, s in group.statuses.items() if n not in err.failures}
-            self.last_summaries = {n: r.data.get("summary", {}) for n, r in replies.items()}
+        replies, failures = self._group("stop", {n: self.controllers[n].stop() for n in names}).settle()
+        self.last_summaries = {n: r.data.get("summary", {}) for n, r in replies.items()}
+        if failures:
+            err = ColonyCommandError("stop", failures)
             if raise_errors:
-                raise
+                raise err
             logger.error("%s", err)
             return self.last_summaries
-        self.last_summaries = {n: r.data.get("summary", {}) for n, r in replies.items()}
         return dict(self.last_summaries)
 
     @property
@@ -509,11 +504,11 @@ class Conductor:
                     for n, rc in self.controllers.items()
                     if rc.connected and not rc.lost and self._launcher_names[n] != "none"
                 }
-                group = self._group("close", {n: rc.close(timeout=CLOSE_TIMEOUT) for n, rc in reachable.items()})
-                try:
-                    group.wait()
-                except ColonyCommandError as err:
-                    logger.warning("%s", err)
+                _, failures = self._group(
+                    "close", {n: rc.close(timeout=CLOSE_TIMEOUT) for n, rc in reachable.items()}
+                ).settle()
+                if failures:
+                    logger.warning("%s", ColonyCommandError("close", failures))
             for name, process in self._processes.items():
                 if process.wait(CLOSE_TIMEOUT) is None:
                     logger.warning("%s: agent pid %d still running after close; terminating it", name, process.pid)
@@ -544,7 +539,18 @@ class Conductor:
     # -- network thread -------------------------------------------------------------------------------------
 
     def _group(self, command: str, statuses: Mapping[str, CommandStatus]) -> StatusGroup:
-        return StatusGroup(command, dict(statuses))
+        return StatusGroup(command, statuses)
+
+    def _settle(self, command: str, statuses: Mapping[str, CommandStatus]) -> dict[str, Reply]:
+        """Wait for every camera's reply, so that the error names every camera that failed.
+
+        Raises:
+            ColonyCommandError: naming each failed camera.
+        """
+        replies, failures = self._group(command, statuses).settle()
+        if failures:
+            raise ColonyCommandError(command, failures)
+        return replies
 
     def __repr__(self) -> str:
         return f"<Conductor {self.acquisition_name!r}: {len(self.controllers)} camera(s), acquiring={self.acquiring}>"

@@ -123,8 +123,6 @@ class AgentLinks:
                 self.server.send(instance, refusal)
             return
         now = time.monotonic()
-        if kind in ("hello", "heartbeat"):
-            protocol.check_status(message)  # a malformed one is refused as a whole (by the network thread)
         if kind == "hello":
             rc.version_error = self.version_problem(message)
             if rc.on_hello(message, now):
@@ -134,7 +132,8 @@ class AgentLinks:
         elif kind == "heartbeat":
             if not rc.connected and self.server is not None:
                 self.server.send(instance, {"type": "hello_request", "id": protocol.new_id()})
-            if rc.on_heartbeat(message, now):
+            # a malformed status is refused as a whole (the network thread answers with an error)
+            if rc.on_heartbeat(protocol.AgentStatus.from_message(message), now):
                 logger.warning("%s: re-attached", instance)
         elif kind == "reply":
             with self._lock:

@@ -12,7 +12,9 @@ The process is started with the "spawn" method, so it shares no threads or socke
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue
+import traceback
 from typing import Any, Optional
 
 from rpi_camera_colony.exc import ColonyError
@@ -44,8 +46,8 @@ class ConductorAsProcess(_SPAWN.Process):  # type: ignore[name-defined,misc]
                 self._results.put(("started", {name: reply.data.get("first_frame") for name, reply in replies.items()}))
                 self.kill_queue.get()  # blocks until the parent asks us to stop
                 self._results.put(("stopped", conductor.stop_acquisition()))
-        except Exception as err:  # reported to the parent, which raises it
-            self._results.put(("error", f"{type(err).__name__}: {err}"))
+        except Exception as err:  # handed to the parent, which raises it
+            self._results.put(("error", _portable(err)))
 
     def _next(self, timeout: float) -> tuple[str, Any]:
         try:
@@ -53,14 +55,16 @@ class ConductorAsProcess(_SPAWN.Process):  # type: ignore[name-defined,misc]
         except queue.Empty:
             raise ColonyError(f"the conductor process did not answer within {timeout:g} s") from None
         if kind == "error":
-            raise ColonyError(f"conductor process failed: {value}")
+            raise value
         return str(kind), value
 
     def wait_started(self, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until every camera records; returns each camera's first-frame info.
 
         Raises:
-            ColonyError: if the conductor failed (the message names the cameras) or did not answer in time.
+            ColonyError: (the very exception the conductor raised in the child, e.g. a
+                :class:`~rpi_camera_colony.exc.ColonyCommandError` naming the cameras, with the child's traceback as
+                a note) if the conductor failed, or if it did not answer in time.
         """
         if self._started is None:
             _, self._started = self._next(timeout)
@@ -83,3 +87,17 @@ class ConductorAsProcess(_SPAWN.Process):  # type: ignore[name-defined,misc]
             if self.is_alive():
                 self.terminate()
                 self.join(5)
+
+
+def _portable(err: Exception) -> Exception:
+    """``err`` as it can cross to the parent process: itself, with the child's traceback as a note; a
+    :class:`ColonyError` saying what it was if it cannot be pickled."""
+    err.add_note("in the conductor process:\n" + "".join(traceback.format_exception(err)).rstrip())
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception as unpicklable:  # e.g. an exception holding a socket
+        portable = ColonyError(f"conductor process failed: {type(err).__name__}: {err}")
+        portable.add_note(f"(the original could not be passed on: {unpicklable})")
+        portable.add_note(str(err.__notes__[-1]))
+        return portable
+    return err

@@ -12,8 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from rpi_camera_colony.exc import AckTimeout, CameraError, ColonyCommandError, WaitTimeout
 from rpi_camera_colony.protocol import Reply
@@ -113,39 +112,106 @@ class CommandStatus:
         return f"<CommandStatus {self.command} {self.camera}: {outcome}>"
 
 
-@dataclass
 class StatusGroup:
-    """Several cameras' statuses for one command; :meth:`wait` raises one error naming every failed camera."""
+    """Several cameras' statuses for one command, waited for as one (ophyd's ``AndStatus``).
 
-    command: str
-    statuses: Mapping[str, CommandStatus] = field(default_factory=dict)
+    :meth:`wait` returns every reply once all succeeded, and raises as soon as one camera fails (the other commands
+    go on); :meth:`settle` waits for every camera to finish, successfully or not, when each outcome matters (e.g.
+    the summaries of a stop). Callbacks run once, when every member has finished.
+    """
+
+    def __init__(self, command: str, statuses: Optional[Mapping[str, CommandStatus]] = None) -> None:
+        self.command = command
+        self.statuses: dict[str, CommandStatus] = dict(statuses or {})
+        self._changed = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[StatusGroup], None]] = []
+        self._remaining = len(self.statuses)
+        for status in self.statuses.values():
+            status.add_callback(self._member_finished)
+
+    def _member_finished(self, status: CommandStatus) -> None:
+        with self._lock:
+            self._remaining -= 1
+            callbacks = self._callbacks if self._remaining == 0 else []
+            if self._remaining == 0:
+                self._callbacks = []
+        self._changed.set()
+        for callback in callbacks:
+            self._run(callback)
+
+    def _run(self, callback: Callable[[StatusGroup], None]) -> None:
+        try:
+            callback(self)
+        except Exception:  # a caller's callback must not break the thread that finished the command
+            logger.exception("a callback of %r failed", self)
+
+    def add_callback(self, callback: Callable[[StatusGroup], None]) -> None:
+        """Call ``callback(group)`` once every member has finished (at once if all have)."""
+        with self._lock:
+            if self._remaining > 0:
+                self._callbacks.append(callback)
+                return
+        self._run(callback)
 
     @property
     def done(self) -> bool:
         return all(s.done for s in self.statuses.values())
 
-    def wait(self, timeout: Optional[float] = None) -> dict[str, Reply]:
-        """Wait for every camera (each up to its own deadline, or ``timeout`` overall).
-
-        Raises:
-            ColonyCommandError: listing every camera that failed, timed out or is gone; ``failures`` maps them.
-        """
-        end = None if timeout is None else time.monotonic() + timeout
-        replies: dict[str, Reply] = {}
-        failures: dict[str, BaseException] = {}
-        for name, status in self.statuses.items():
-            try:
-                replies[name] = status.wait(None if end is None else max(0.0, end - time.monotonic()))
-            except CameraError as err:
-                failures[name] = err
-        if failures:
-            raise ColonyCommandError(self.command, failures)
-        return replies
-
-    def failures(self) -> dict[str, Any]:
+    def failures(self) -> dict[str, CameraError]:
         """Failed cameras so far (without waiting)."""
         return {name: status.error for name, status in self.statuses.items() if status.error is not None}
+
+    def _block(self, timeout: Optional[float], *, until_all: bool) -> None:
+        """Wait until every member finished (or, unless ``until_all``, one failed); expire members at their own
+        deadlines.
+
+        Raises:
+            WaitTimeout: if ``timeout`` ended first.
+        """
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._changed.clear()  # cleared before looking, so a member finishing meanwhile is not missed
+            now = time.monotonic()
+            pending = [s for s in self.statuses.values() if not s.done and not s.expire(now)]
+            if not pending or (not until_all and self.failures()):
+                return
+            if end is not None and now >= end:
+                raise WaitTimeout(
+                    f"'{self.command}' still running on {', '.join(sorted(s.camera for s in pending))} after "
+                    f"{timeout:g} s of waiting"
+                )
+            until = min(s.deadline for s in pending)
+            self._changed.wait(max(0.0, (until if end is None else min(end, until)) - now))
+
+    def wait(self, timeout: Optional[float] = None) -> dict[str, Reply]:
+        """Wait until every camera replied (each up to its own deadline), at most ``timeout`` seconds overall.
+
+        Raises:
+            ColonyCommandError: as soon as a camera failed, timed out or is gone, naming every one that has by then
+                (``failures`` maps them); the others' commands go on.
+            WaitTimeout: if ``timeout`` ended first; the commands go on.
+        """
+        self._block(timeout, until_all=False)
+        failures = self.failures()
+        if failures:
+            raise ColonyCommandError(self.command, failures)
+        return {name: status.wait(0) for name, status in self.statuses.items()}
+
+    def settle(self, timeout: Optional[float] = None) -> tuple[dict[str, Reply], dict[str, CameraError]]:
+        """Wait until every camera has finished (each up to its own deadline); return ``(replies, failures)``.
+
+        Raises:
+            WaitTimeout: if ``timeout`` ended first; the commands go on.
+        """
+        self._block(timeout, until_all=True)
+        failures = self.failures()
+        replies = {name: status.wait(0) for name, status in self.statuses.items() if name not in failures}
+        return replies, failures
 
     def __and__(self, other: CommandStatus | StatusGroup) -> StatusGroup:
         extra = {other.camera: other} if isinstance(other, CommandStatus) else dict(other.statuses)
         return StatusGroup(self.command, {**self.statuses, **extra})
+
+    def __repr__(self) -> str:
+        return f"<StatusGroup {self.command}: {len(self.statuses)} camera(s), done={self.done}>"

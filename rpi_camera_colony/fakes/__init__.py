@@ -22,7 +22,10 @@ import types
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-FAKE_MODULES = ("picamera2", "picamera", "rpi_gpio")
+from rpi_camera_colony import backend_registry
+
+#: The backends whose library has a fake here (from the backend registry).
+FAKE_MODULES = tuple(backend_registry.faked())
 
 
 @contextlib.contextmanager
@@ -84,9 +87,11 @@ def installed(*names: str, platform: str = "pisp", sensors: Sequence[Any] = ()) 
 
             gpio = FakeGPIO()
             module = gpio.module()
-            package = types.ModuleType("RPi")
-            package.GPIO = module  # type: ignore[attr-defined]
-            stack.enter_context(_in_sys_modules({"RPi": package, "RPi.GPIO": module}))
+            module_name = backend_registry.get("ttl", "rpi_gpio").library or ""
+            parent, _, child = module_name.partition(".")
+            package = types.ModuleType(parent)
+            setattr(package, child, module)
+            stack.enter_context(_in_sys_modules({parent: package, module_name: module}))
             handles["rpi_gpio"] = gpio
         if "picamera2" in names:
             from rpi_camera_colony.fakes.libcamera import FakeSensor, fake_libcamera

@@ -165,9 +165,7 @@ class _FrameSink:
                 self.first_us = stamp_us
             if self.encoder is not None:
                 self.arrived.append((stamp_us, time.time()))
-            lock_now = (
-                not self.exposure_locked and lock_after_s > 0 and stamp_us - self.first_us >= lock_after_s * 1e6
-            )
+            lock_now = not self.exposure_locked and lock_after_s > 0 and stamp_us - self.first_us >= lock_after_s * 1e6
             self.exposure_locked |= lock_now
             return lock_now
 

@@ -193,9 +193,7 @@ class Size(_Template):
         return self._new(self._width, ratio1 // ratio.width)
 
     def centered_to(self, center: Point) -> Rectangle:
-        return self._lib.Rectangle(
-            center.x - self._width // 2, center.y - self._height // 2, self._width, self._height
-        )
+        return self._lib.Rectangle(center.x - self._width // 2, center.y - self._height // 2, self._width, self._height)
 
     def copy(self) -> Size:
         """A new Size equal to this one (what the bindings' setters store)."""

@@ -267,18 +267,47 @@ def _raw_formats() -> tuple[FormatInfo, ...]:
                 )
         out.append(
             FormatInfo(
-                f"{order}_PISP_COMP1", fourcc(f"PC1{order[0]}"), _MOD_PISP_COMP1, "raw", 8, bayer=order,
-                bit_depth=16, packing="PISP_COMP1",
+                f"{order}_PISP_COMP1",
+                fourcc(f"PC1{order[0]}"),
+                _MOD_PISP_COMP1,
+                "raw",
+                8,
+                bayer=order,
+                bit_depth=16,
+                packing="PISP_COMP1",
             )
         )
     for depth in (8, 10, 12, 16):
-        out.append(FormatInfo(f"R{depth}", fourcc(f"Y{depth:02d} "), 0, "raw", 16 if depth > 8 else 8,
-                              bayer="MONO", bit_depth=depth))
+        out.append(
+            FormatInfo(
+                f"R{depth}", fourcc(f"Y{depth:02d} "), 0, "raw", 16 if depth > 8 else 8, bayer="MONO", bit_depth=depth
+            )
+        )
         if depth in (10, 12):
-            out.append(FormatInfo(f"R{depth}_CSI2P", fourcc(f"Y{depth:02d}P"), _MOD_CSI2_PACKED, "raw", depth,
-                                  bayer="MONO", bit_depth=depth, packing="CSI2P"))
-    out.append(FormatInfo("MONO_PISP_COMP1", fourcc("PC1M"), _MOD_PISP_COMP1, "raw", 8, bayer="MONO", bit_depth=16,
-                          packing="PISP_COMP1"))
+            out.append(
+                FormatInfo(
+                    f"R{depth}_CSI2P",
+                    fourcc(f"Y{depth:02d}P"),
+                    _MOD_CSI2_PACKED,
+                    "raw",
+                    depth,
+                    bayer="MONO",
+                    bit_depth=depth,
+                    packing="CSI2P",
+                )
+            )
+    out.append(
+        FormatInfo(
+            "MONO_PISP_COMP1",
+            fourcc("PC1M"),
+            _MOD_PISP_COMP1,
+            "raw",
+            8,
+            bayer="MONO",
+            bit_depth=16,
+            packing="PISP_COMP1",
+        )
+    )
     return tuple(out)
 
 
@@ -309,10 +338,36 @@ PIXEL_FORMATS: types.MappingProxyType[str, FormatInfo] = types.MappingProxyType(
 #: What each platform's ISP can write (a V4L2 TRY_FMT of anything else comes back as YUV420).
 ISP_OUTPUT_FORMATS: types.MappingProxyType[str, tuple[str, ...]] = types.MappingProxyType(
     {
-        "vc4": ("YUV420", "YVU420", "NV12", "NV21", "YUYV", "YVYU", "UYVY", "VYUY", "RGB888", "BGR888", "XRGB8888",
-                "XBGR8888"),
-        "pisp": ("YUV420", "YVU420", "NV12", "NV21", "YUYV", "YVYU", "UYVY", "VYUY", "RGB888", "BGR888", "XRGB8888",
-                 "XBGR8888", "RGB161616", "BGR161616"),
+        "vc4": (
+            "YUV420",
+            "YVU420",
+            "NV12",
+            "NV21",
+            "YUYV",
+            "YVYU",
+            "UYVY",
+            "VYUY",
+            "RGB888",
+            "BGR888",
+            "XRGB8888",
+            "XBGR8888",
+        ),
+        "pisp": (
+            "YUV420",
+            "YVU420",
+            "NV12",
+            "NV21",
+            "YUYV",
+            "YVYU",
+            "UYVY",
+            "VYUY",
+            "RGB888",
+            "BGR888",
+            "XRGB8888",
+            "XBGR8888",
+            "RGB161616",
+            "BGR161616",
+        ),
     }
 )
 

@@ -1,0 +1,374 @@
+"""The camera state machine of one agent: configure, preview, start, stop and close, with the recording and its files.
+
+It opens no socket: the agent's network loop (:mod:`~rpi_camera_colony.acquisition.acquisition_control`) feeds it
+the conductor's commands, and a test or a script drives it in-process::
+
+    with CameraAgent(instance_name="cam0", data_path="/tmp/data", camera_backend="simulated") as agent:
+        agent.configure(controller_from_dict({"name": "cam0", "framerate": 30}))
+        recording = agent.start(acquisition_name="test", acquisition_time="20260101_000000")
+        ...
+        summary = agent.stop()
+
+States: ``idle`` -> ``configured`` -> ``recording`` or ``previewing`` -> ``stopped`` (or ``error``) -> ... ->
+``closed``. Every method is called from one thread (the loop's, or the caller's); the camera reports its first frame
+and its failures from its own thread through ``on_event``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+from rpi_camera_colony.acquisition import backends, disk
+from rpi_camera_colony.acquisition.cameras.base import CameraBackend
+from rpi_camera_colony.acquisition.clock_sync import ClockSync
+from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording
+from rpi_camera_colony.acquisition.ttl.base import TTLBackend
+from rpi_camera_colony.clock import CameraClock
+from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings
+from rpi_camera_colony.exc import BackendError, ConfigError, RecordingError
+from rpi_camera_colony.files import RecordingFiles, check_name_part
+from rpi_camera_colony.protocol import AgentStatus
+
+logger = logging.getLogger(__name__)
+
+#: ``on_event(name, details)``: "first_frame" and "error", called from the camera's thread.
+EventCallback = Callable[[str, dict[str, Any]], None]
+
+#: The agent's defaults are the config's (the conductor's ``configure`` sends the values in force).
+DEFAULT_DATA_PATH = GeneralSettings.remote_data_path
+DEFAULT_MAX_ACQUISITION_TIME = float(GeneralSettings.max_acquisition_time)
+DEFAULT_DISK_SPACE_CHECK = GeneralSettings.disk_space_check
+
+
+def _log_event(name: str, details: dict[str, Any]) -> None:
+    if name == "error":
+        logger.error("camera failed: %s", details.get("error"))
+
+
+def _unsent(message: dict[str, Any]) -> None:
+    """Where clock requests go without a conductor: nowhere (the recording then has no clock mapping)."""
+
+
+class CameraAgent:
+    """The camera side of one agent, without any network.
+
+    Args:
+        instance_name: the camera's name (its ``[[name]]`` in the config), part of every file name.
+        data_path: where recordings go (``remote_data_path``; :meth:`configure` may change it).
+        max_acquisition_time: seconds after which :meth:`check_time` stops a recording (0: no limit).
+        disk_space_check: before a recording: "refuse" it, "warn" or do nothing ("off") when the disk may not hold
+            it to ``max_acquisition_time``.
+        camera_backend, ttl_backend: force a backend (else the config key, ``RCC_*_BACKEND``, then ``auto``).
+        clock: the camera clock (simulated backends only).
+        backend_factory: builds the backends (gives the hardware libraries what a test injects, e.g. gpiozero's
+            MockFactory); default: :class:`~.backends.BackendFactory`.
+        clock_sync: the clock synchronisation with a conductor (the network loop's); none: recordings have no
+            mapping to a conductor's clock.
+        on_event: called from the camera's thread with "first_frame" and "error"; default: errors are logged.
+    """
+
+    def __init__(
+        self,
+        *,
+        instance_name: str,
+        data_path: str = DEFAULT_DATA_PATH,
+        max_acquisition_time: float = DEFAULT_MAX_ACQUISITION_TIME,
+        disk_space_check: str = DEFAULT_DISK_SPACE_CHECK,
+        camera_backend: Optional[str] = None,
+        ttl_backend: Optional[str] = None,
+        clock: Optional[CameraClock] = None,
+        backend_factory: Optional[backends.BackendFactory] = None,
+        clock_sync: Optional[ClockSync] = None,
+        on_event: Optional[EventCallback] = None,
+    ) -> None:
+        self.instance_name = check_name_part("instance name", instance_name)
+        self.data_path = data_path
+        self.max_acquisition_time = float(max_acquisition_time)
+        self.disk_space_check = self._checked_disk_check(disk_space_check)
+        self._camera_override = camera_backend
+        self._ttl_override = ttl_backend
+        self._factory = backend_factory or backends.BackendFactory()
+        self.clock = clock or CameraClock()
+        self.clock_sync = clock_sync or ClockSync(clock=self.clock, send=_unsent)
+        self._on_event = on_event or _log_event
+        self.state = "idle"
+        self.settings: Optional[ControllerSettings] = None
+        self.camera: Optional[CameraBackend] = None
+        self.ttl: Optional[TTLBackend] = None
+        self.backend_info: Optional[BackendInfo] = None
+        self._unsupported: list[str] = []
+        self.recording: Optional[Recording] = None
+        self.last_summary: dict[str, Any] = {}
+        self.error: Optional[str] = None
+
+    @staticmethod
+    def _checked_disk_check(value: str) -> str:
+        if value not in disk.CHECKS:
+            raise ConfigError([f"disk_space_check = {value!r}: must be one of {', '.join(disk.CHECKS)}"])
+        return value
+
+    @property
+    def busy(self) -> bool:
+        """Recording or previewing: the camera runs."""
+        return self.state in ("recording", "previewing")
+
+    def configure(
+        self,
+        settings: ControllerSettings,
+        *,
+        data_path: Optional[str] = None,
+        max_acquisition_time: Optional[float] = None,
+        disk_space_check: Optional[str] = None,
+    ) -> list[str]:
+        """Choose and configure the backends for ``settings``; return the settings the camera cannot honour.
+
+        Raises:
+            RecordingError: while recording or previewing.
+            ConfigError: for settings of another camera, or an unknown ``disk_space_check``.
+            BackendError: if a backend is not available or rejects a setting.
+        """
+        if self.busy:
+            raise RecordingError(f"cannot configure while {self.state}: stop first")
+        if settings.name != self.instance_name:
+            raise ConfigError([f"settings are for camera {settings.name!r}, but this agent is {self.instance_name!r}"])
+        check = self.disk_space_check if disk_space_check is None else self._checked_disk_check(disk_space_check)
+        camera_name, camera_reason = backends.resolve("camera", self._camera_override, settings.camera_backend)
+        ttl_name, ttl_reason = backends.resolve("ttl", self._ttl_override, settings.ttl_backend)
+        self._release_backends()
+        clock = self.clock
+        if camera_name == "simulated":
+            clock = CameraClock(offset_s=settings.sim_clock_offset, drift_ppm=settings.sim_clock_drift_ppm)
+        try:
+            self.camera = self._factory.create_camera(camera_name, clock=clock)
+        except BackendError as err:
+            raise BackendError(f"{err} ({camera_reason})") from None
+        logger.info("%s; %s", camera_reason, ttl_reason)
+        self._unsupported = self.camera.configure(settings)
+        # Frames, TTL edges and clock sync all use the camera's clock (e.g. the GPU clock of legacy picamera).
+        clock = self.camera.clock
+        if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
+            self.clock_sync.use_clock(clock)
+        self.clock = clock
+        try:
+            self.ttl = self._factory.create_ttl(ttl_name, clock=clock)
+        except BackendError as err:
+            raise BackendError(f"{err} ({ttl_reason})") from None
+        if self._unsupported:
+            logger.warning("settings without effect on the %s camera: %s", camera_name, ", ".join(self._unsupported))
+        self.backend_info = BackendInfo(camera_name, ttl_name, camera_reason, ttl_reason)
+        self.settings = settings
+        if data_path is not None:
+            self.data_path = data_path
+        if max_acquisition_time is not None:
+            self.max_acquisition_time = float(max_acquisition_time)
+        self.disk_space_check = check
+        self.state = "configured"
+        self.error = None
+        return list(self._unsupported)
+
+    def start(
+        self,
+        *,
+        acquisition_name: str,
+        acquisition_time: str,
+        acquisition_group: str = "",
+        start_at_us: Optional[int] = None,
+    ) -> Recording:
+        """Start recording (returns once the camera runs; the first frame follows at ``start_at_us``, a time on the
+        conductor's clock, or within a frame period).
+
+        Raises:
+            RecordingError: if not configured, already busy, a name is unusable, the disk is too full (with
+                ``disk_space_check = refuse``), or the camera fails to start.
+        """
+        if self.settings is None or self.camera is None or self.ttl is None or self.backend_info is None:
+            raise RecordingError("not configured: send 'configure' before 'start'")
+        if self.busy:
+            raise RecordingError(f"already {self.state}: stop first")
+        name = check_name_part("acquisition_name", acquisition_name)
+        when = check_name_part("acquisition_time", acquisition_time)
+        group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
+        files = None
+        if self.settings.save_data:
+            self._check_room(self.settings)
+            files = RecordingFiles.create(
+                data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=when
+            )
+        recording = Recording(
+            settings=self.settings,
+            camera=self.camera,
+            ttl=self.ttl,
+            acquisition=AcquisitionInfo(name, group, when),
+            files=files,
+            backends=self.backend_info,
+            unsupported=self._unsupported,
+            on_event=self._on_event,
+            clock_sync=self.clock_sync,
+            start_at_us=start_at_us,
+        )
+        try:
+            recording.start()
+        except RecordingError as err:
+            self.state, self.error = "error", str(err)
+            raise
+        self.recording = recording
+        self.state = "recording"
+        self.error = None
+        logger.info(
+            "recording %s at %dx%d@%dfps to %s",
+            name,
+            *self.settings.resolution,
+            self.settings.framerate,
+            files.folder if files else "nowhere (save_data = False)",
+        )
+        return recording
+
+    def _check_room(self, settings: ControllerSettings) -> None:
+        """Refuse (or warn about) a recording the data disk may not hold to max_acquisition_time.
+
+        Raises:
+            RecordingError: with the figures, when ``disk_space_check`` is "refuse" and there is not enough room.
+        """
+        if self.disk_space_check == "off":
+            return
+        free = self.free_disk()
+        if free is None:
+            return
+        seconds = self.max_acquisition_time if self.max_acquisition_time > 0 else disk.UNLIMITED_SECONDS
+        need = disk.space_needed(settings, free=free, max_seconds=seconds)
+        if need.enough:
+            return
+        message = need.describe(str(Path(self.data_path).expanduser()))
+        if self.disk_space_check == "refuse":
+            raise RecordingError(message)
+        logger.warning("%s", message)
+
+    def preview(self) -> None:
+        """Run the camera without recording (to aim it); :meth:`stop` ends it.
+
+        Raises:
+            RecordingError: if not configured or busy, or the camera fails to start.
+        """
+        if self.camera is None:
+            raise RecordingError("not configured: send 'configure' before 'preview'")
+        if self.busy:
+            raise RecordingError(f"already {self.state}")
+        try:
+            self.camera.start(None, lambda frame: None, lambda err: self._on_event("error", {"error": str(err)}))
+        except BackendError as err:
+            raise RecordingError(str(err)) from err
+        self.state = "previewing"
+
+    def stop(self, reason: str = "requested") -> dict[str, Any]:
+        """Stop recording or preview and finish every file; return the recording's summary (the last one if idle)."""
+        if self.state == "previewing" and self.camera is not None:
+            self.camera.stop()
+            self.state = "configured"
+            return {}
+        recording = self.recording
+        if recording is None or self.state != "recording":
+            return dict(self.last_summary)
+        summary = recording.stop(reason)
+        self.last_summary = summary
+        self.state = "error" if recording.error else "stopped"
+        if recording.error:
+            self.error = recording.error
+        logger.info(
+            "stopped (%s): %d frames, %d dropped, %d TTL pulses out, %d TTL edges in",
+            summary["stop_reason"],
+            summary["frames"],
+            summary["dropped"],
+            summary["ttl_out"],
+            summary["ttl_in"],
+        )
+        return summary
+
+    def camera_failed(self, error: str) -> None:
+        """The camera reported a failure (on its thread; called here from the agent's): stop and keep what was
+        recorded, and stay in the ``error`` state until configured again."""
+        self.error = error
+        logger.error("camera failed: %s", error)
+        self.stop(f"error: {error}")
+        self.state = "error"
+
+    # -- time -------------------------------------------------------------------------------------------------
+
+    def time_limit(self) -> Optional[float]:
+        """When (``time.monotonic()``) the running recording reaches max_acquisition_time; None without a limit."""
+        recording = self.recording
+        if self.state != "recording" or recording is None or not recording.started_monotonic:
+            return None
+        if self.max_acquisition_time <= 0:
+            return None
+        return recording.started_monotonic + self.max_acquisition_time
+
+    def check_time(self, now: float) -> bool:
+        """Stop the recording when max_acquisition_time is reached; True if it was stopped now."""
+        limit = self.time_limit()
+        if limit is None or now < limit:
+            return False
+        logger.warning("max_acquisition_time of %g s reached: stopping", self.max_acquisition_time)
+        self.stop("max_acquisition_time")
+        return True
+
+    # -- status -----------------------------------------------------------------------------------------------
+
+    def free_disk(self) -> Optional[int]:
+        """Bytes free on the data disk (None if it cannot be read)."""
+        return disk.free_bytes(self.data_path)
+
+    def recording_info(self) -> Optional[dict[str, Any]]:
+        """What is being recorded, so that a conductor that connects later can take the recording over."""
+        recording = self.recording
+        if recording is None or self.state != "recording":
+            return None
+        return {
+            "acquisition_name": recording.acquisition.name,
+            "acquisition_group": recording.acquisition.group,
+            "acquisition_time": recording.acquisition.time,
+            "start_sys_time": recording.start_time.get("sys_time"),
+        }
+
+    def status(self) -> AgentStatus:
+        recording = self.recording
+        return AgentStatus(
+            state=self.state,
+            recording=self.recording_info(),
+            stats=recording.stats() if recording is not None and self.state == "recording" else {},
+            clock=self.clock_sync.estimator.summary(),
+            free_disk=self.free_disk(),
+            error=self.error,
+            last_summary=self.last_summary,
+            time=time.time(),
+        )
+
+    # -- shutdown ---------------------------------------------------------------------------------------------
+
+    def _release_backends(self) -> None:
+        for backend in (self.camera, self.ttl):
+            if backend is not None:
+                try:
+                    backend.close()
+                except Exception:  # closing must go on for the other backend
+                    logger.exception("closing the %s backend failed", backend.name)
+        self.camera = None
+        self.ttl = None
+
+    def close(self) -> None:
+        """Stop any recording and release the backends. Safe to call twice."""
+        if self.state == "closed":
+            return
+        if self.busy:
+            self.stop("agent closed")
+        self._release_backends()
+        self.state = "closed"
+
+    def __enter__(self) -> CameraAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
