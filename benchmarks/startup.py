@@ -68,7 +68,7 @@ def time_startup(cameras: int, repeats: int, workdir: Path) -> list[float]:
 
 def ssh_startup(counts: list[int], repeats: int, workdir: Path) -> None:
     """Startup over real SSH: one test-bed host per camera, the conductor in the bed's central namespace."""
-    from rpi_camera_colony.testbed import SshTestBed
+    from rpi_camera_colony.testing.testbed import SshTestBed
 
     with SshTestBed(workdir / "bed", max(counts)) as bed:
         print(f"(test bed: {'network namespaces' if bed.use_namespaces else 'loopback'}, one sshd per host)")

@@ -2,7 +2,7 @@
 
 Read by the config spec (``camera_backend``/``ttl_backend`` values), the agent's command line (its choices), the
 agent's backend factory (:mod:`rpi_camera_colony.acquisition.backends`: building one, and the ``auto`` order) and
-the test doubles (:mod:`rpi_camera_colony.fakes`: which libraries have one). Each kind lists its backends in the
+the test doubles (:mod:`rpi_camera_colony.testing.fakes`: which libraries have one). Each kind lists its backends in the
 order ``auto`` tries them, as gpiozero tries its pin factories; ``simulated`` comes last and always works.
 Nothing here imports a backend: implementations are named, and loaded only when built.
 """
@@ -119,5 +119,5 @@ def get(kind: str, name: str) -> Backend:
 
 
 def faked() -> dict[str, Backend]:
-    """The backends whose library has a test double in :mod:`rpi_camera_colony.fakes`, by name."""
+    """The backends whose library has a test double in :mod:`rpi_camera_colony.testing.fakes`, by name."""
     return {backend.name: backend for backend in BACKENDS if backend.fake}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -132,27 +133,10 @@ class OffsetEstimator:
             return best
 
     @staticmethod
-    def _fit(all_winners: list[ClockSample]) -> ClockModel:
-        # Winners of bursts taken while the machine or network was busy have long round trips and may be
-        # asymmetric: leave out those over twice the best round trip seen (the latest one always counts).
-        shortest = min(s.rtt_us for s in all_winners)
-        winners = [s for s in all_winners[:-1] if s.rtt_us <= 2 * shortest + 20] + [all_winners[-1]]
-        xs = [s.camera_us for s in winners]
-        ys = [s.offset_us for s in winners]
-        rtt = min(s.rtt_us for s in winners)
-        reference = xs[-1]
-        span = max(xs) - min(xs)
-        if len(winners) < 3 or span < 2e6:  # too short to see drift: the latest burst winner, at most one interval old
-            latest = winners[-1]
-            return ClockModel(latest.camera_us, latest.offset_us, 0.0, len(winners), rtt)
-        # weighted least squares: samples with shorter round trips count more
-        weights = [1.0 / max(1.0, s.rtt_us) ** 2 for s in winners]
-        total = sum(weights)
-        mean_x = sum(w * x for w, x in zip(weights, xs)) / total
-        mean_y = sum(w * y for w, y in zip(weights, ys)) / total
-        var = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs))
-        slope = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys)) / var if var > 0 else 0.0
-        return ClockModel(reference, mean_y + slope * (reference - mean_x), slope, len(winners), rtt)
+    def _fit(winners: list[ClockSample]) -> ClockModel:
+        return fit_clock(
+            [s.camera_us for s in winners], [s.offset_us for s in winners], [s.rtt_us for s in winners], tracking=True
+        )
 
     def summary(self) -> dict[str, float]:
         model = self.model
@@ -164,3 +148,45 @@ class OffsetEstimator:
             "rtt_us": model.rtt_us,
             "samples": self.sample_count,
         }
+
+
+#: The shortest span of samples (µs) over which the fit estimates drift; shorter spans give an offset only.
+MIN_DRIFT_SPAN_US = 2e6
+
+
+def fit_clock(
+    camera_us: Sequence[float], offset_us: Sequence[float], rtt_us: Sequence[float], *, tracking: bool
+) -> ClockModel:
+    """The one clock fit: ``conductor - camera`` offset as a line over the camera clock, from burst winners in time
+    order (used live by :class:`OffsetEstimator` and afterwards by :func:`rpi_camera_colony.session.clock_fit`).
+
+    Winners of bursts taken while the machine or network was busy have long round trips and may be asymmetric: those
+    over twice the shortest round trip (+20 µs) are left out. The rest are fit by least squares weighted with
+    1/rtt², over at least 3 samples spanning :data:`MIN_DRIFT_SPAN_US`; a shorter span gives no drift. With
+    ``tracking`` (live) the latest sample always counts and a short span takes its offset, so the model follows
+    the clock now; without (a whole recording afterwards) a short span takes the weighted mean offset.
+
+    Raises:
+        ValueError: without samples.
+    """
+    if len(camera_us) == 0:
+        raise ValueError("no clock samples to fit")
+    shortest = min(rtt_us)
+    chosen = [i for i in range(len(camera_us)) if rtt_us[i] <= 2 * shortest + 20]
+    last = len(camera_us) - 1
+    if tracking and chosen[-1] != last:
+        chosen.append(last)
+    xs = [float(camera_us[i]) for i in chosen]
+    ys = [float(offset_us[i]) for i in chosen]
+    weights = [1.0 / max(1.0, float(rtt_us[i])) ** 2 for i in chosen]
+    rtt = int(min(rtt_us[i] for i in chosen))
+    reference = xs[-1]
+    total = sum(weights)
+    mean_x = sum(w * x for w, x in zip(weights, xs)) / total
+    mean_y = sum(w * y for w, y in zip(weights, ys)) / total
+    if len(xs) < 3 or max(xs) - min(xs) < MIN_DRIFT_SPAN_US:
+        offset = ys[-1] if tracking else mean_y
+        return ClockModel(reference, offset, 0.0, len(xs), rtt)
+    var = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs))
+    slope = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys)) / var if var > 0 else 0.0
+    return ClockModel(reference, mean_y + slope * (reference - mean_x), slope, len(xs), rtt)

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import pytest
 
-from rpi_camera_colony.testbed import SshTestBed, namespaces_available
 from rpi_camera_colony.testing import agent_children, write_simulated_config
+from rpi_camera_colony.testing.testbed import SshTestBed, namespaces_available
 
 DATA = Path(__file__).parent / "data"
 BIN = Path(sys.executable).parent

@@ -1,6 +1,6 @@
 """One contract for every camera and TTL backend, driven through the agent's public API: the simulated ones; the real
 picamera2 on a fake libcamera (only the kernel layer faked); the real gpiozero with its own MockFactory; the legacy
-picamera and RPi.GPIO as strict fakes (rpi_camera_colony.fakes)."""
+picamera and RPi.GPIO as strict fakes (rpi_camera_colony.testing.fakes)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from rpi_camera_colony.acquisition.backends import BackendFactory
 from rpi_camera_colony.acquisition.camera_agent import CameraAgent
 from rpi_camera_colony.config import controller_from_dict
 from rpi_camera_colony.exc import BackendError, RecordingError
-from rpi_camera_colony.fakes import installed, rpigpio
 from rpi_camera_colony.testing import read_frame_indices, wait_for
+from rpi_camera_colony.testing.fakes import installed, rpigpio
 
 #: every backend in the registry runs the contract
 CAMERAS = list(backend_registry.names("camera"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rpi_camera_colony import backend_registry, fakes, protocol
+from rpi_camera_colony import backend_registry, protocol
 from rpi_camera_colony.acquisition.backends import BackendFactory
 from rpi_camera_colony.acquisition.camera_agent import CameraAgent
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend
@@ -17,7 +17,7 @@ from rpi_camera_colony.acquisition.ttl.base import TTLBackend
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config import controller_from_dict
 from rpi_camera_colony.exc import BackendError, ConfigError, RecordingError
-from rpi_camera_colony.testing import wait_for
+from rpi_camera_colony.testing import fakes, wait_for
 
 
 def _agent(tmp_path: Path, **options: object) -> CameraAgent:

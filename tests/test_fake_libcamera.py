@@ -1,4 +1,4 @@
-"""The real picamera2 over the fake kernel/libcamera layer (rpi_camera_colony.fakes.libcamera).
+"""The real picamera2 over the fake kernel/libcamera layer (rpi_camera_colony.testing.fakes.libcamera).
 
 picamera2 is driven only through its public API, as a lab's script would; the fake camera's assertion helpers say
 what the "hardware" did. Every test checks that it leaves no thread and no file descriptor behind.
@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from rpi_camera_colony.acquisition.cameras.simulated import read_frame_index
-from rpi_camera_colony.fakes.libcamera import FakeSensor, fake_libcamera
+from rpi_camera_colony.testing.fakes.libcamera import FakeSensor, fake_libcamera
 
 if importlib.util.find_spec("picamera2") is None:
     pytest.skip("the real picamera2 is needed (make venv installs it)", allow_module_level=True)

@@ -18,7 +18,6 @@ import pytest
 
 from conftest import BIN, bed_config
 from rpi_camera_colony import read_session_data
-from rpi_camera_colony.testbed import SshTestBed
 from rpi_camera_colony.testing import (
     agent_children,
     assert_session_complete,
@@ -26,6 +25,7 @@ from rpi_camera_colony.testing import (
     read_frame_indices,
     wait_for,
 )
+from rpi_camera_colony.testing.testbed import SshTestBed
 
 
 class Lines:

@@ -13,7 +13,7 @@ from gpiozero.pins.mock import MockFactory
 from rpi_camera_colony.acquisition.backends import BackendFactory
 from rpi_camera_colony.acquisition.selftest import FAIL, OK, Check, SelftestOptions, exit_code, report, run_selftest
 from rpi_camera_colony.config import controller_from_dict
-from rpi_camera_colony.fakes import installed
+from rpi_camera_colony.testing.fakes import installed
 
 
 def selftest_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,12 +13,12 @@ import pytest
 
 from conftest import BIN, bed_config, conduct
 from rpi_camera_colony import __version__, read_session_data
-from rpi_camera_colony.testbed import SshTestBed
 from rpi_camera_colony.testing import (
     assert_session_complete,
     process_running,
     read_frame_indices,
 )
+from rpi_camera_colony.testing.testbed import SshTestBed
 
 
 def test_four_hosts_record_over_ssh(bed: SshTestBed, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pytest
 
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.control.conductor import Conductor
@@ -134,3 +135,38 @@ def test_sync_mode_is_a_setting_the_report_explains(colony_config: Callable[...,
     report = timing_report(folder)
     assert report["cameras"]["cam0"]["sync_mode"] == "server"
     assert any("sync_mode = server has no effect with the simulated camera" in f for f in report["flags"])
+
+
+def test_one_clock_fit_live_and_afterwards() -> None:
+    """The live estimator and the after-recording refit share one fit: known drift and offset are recovered through
+    round-trip noise, and busy bursts (long, asymmetric round trips) are left out."""
+    import random
+
+    from rpi_camera_colony.clock import ClockSample, OffsetEstimator, fit_clock
+
+    rng = random.Random(7)
+    drift, offset = 50e-6, 1_234_567.0
+    camera, offsets, rtts = [], [], []
+    for k in range(40):
+        x = 1e12 + k * 1e6
+        rtt = 200 + rng.random() * 40
+        skew = 5_000 if k % 9 == 4 else rng.uniform(-10, 10)  # a busy burst: one leg 5 ms longer
+        camera.append(x)
+        offsets.append(offset + drift * (x - camera[0]) + skew)
+        rtts.append(rtt + (10_000 if k % 9 == 4 else 0))
+    for tracking in (True, False):
+        model = fit_clock(camera, offsets, rtts, tracking=tracking)
+        assert abs(model.drift - drift) < 1e-6
+        assert abs(model.to_conductor(camera[-1]) - camera[-1] - offsets[-1]) < 30
+        assert model.samples == 40 - 4  # the 4 busy bursts (k = 4, 13, 22, 31) are left out
+    estimator = OffsetEstimator(keep=100)
+    for x, y, rtt in zip(camera, offsets, rtts):
+        sent = round(x - rtt / 2)
+        estimator.add(ClockSample(sent, sent + round(rtt), round(x + y)))
+        estimator.end_burst()
+    assert estimator.model is not None and abs(estimator.model.drift - drift) < 1e-6
+    short = fit_clock(camera[:2], [100.0, 110.0], [200.0, 200.0], tracking=False)
+    assert short.drift == 0.0 and short.offset_us == pytest.approx(105.0)
+    assert fit_clock(camera[:2], [100.0, 110.0], [200.0, 200.0], tracking=True).offset_us == 110.0
+    with pytest.raises(ValueError, match="no clock samples"):
+        fit_clock([], [], [], tracking=True)

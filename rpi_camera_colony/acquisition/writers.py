@@ -164,7 +164,7 @@ class DataSyncer:
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.interval):  # pacing: a sync every interval; close() ends it at once
             self.sync_all()
 
     def sync_all(self) -> None:

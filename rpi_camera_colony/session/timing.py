@@ -20,6 +20,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pandas as pd
 
+from rpi_camera_colony.clock import fit_clock
 from rpi_camera_colony.exc import SessionDataError
 from rpi_camera_colony.session.readers import read_frames, read_session_data, session_files
 
@@ -44,21 +45,23 @@ def clock_fit(clock: pd.DataFrame) -> tuple[float, float]:
     Uses each burst's winner, leaves out winners with round trips over twice the shortest, and weights the rest by
     1/rtt². Afterwards, with all samples known, this beats the live estimate written per frame during recording.
 
+    The fit is :func:`rpi_camera_colony.clock.fit_clock`, the one the agents use live.
+
     Raises:
         SessionDataError: with fewer than 2 usable samples.
     """
     best = clock[clock["burst_best"] == 1]
-    best = best[best["rtt_us"] <= 2 * best["rtt_us"].min() + 20]
-    if len(best) < 2:
+    camera = best["camera_us"].to_numpy(dtype=float)
+    offsets = best["conductor_us"].to_numpy(dtype=float) - camera
+    try:
+        model = fit_clock(
+            camera.tolist(), offsets.tolist(), best["rtt_us"].to_numpy(dtype=float).tolist(), tracking=False
+        )
+    except ValueError:
+        model = None
+    if model is None or model.samples < 2:
         raise SessionDataError("too few clock samples to fit")
-    x = best["camera_us"].to_numpy(dtype=float)
-    y = best["conductor_us"].to_numpy(dtype=float) - x
-    weights = 1.0 / np.maximum(best["rtt_us"].to_numpy(dtype=float), 1.0)
-    x0 = float(x.mean())
-    slope, intercept = (
-        np.polyfit(x - x0, y, 1, w=weights) if np.ptp(x) > 1e6 else (0.0, float(np.average(y, weights=weights**2)))
-    )
-    return 1.0 + float(slope), float(intercept) - float(slope) * x0
+    return 1.0 + model.drift, model.offset_us - model.drift * model.reference_us
 
 
 def refit_conductor_times(session_dir: PathLike, camera: str) -> pd.DataFrame:

@@ -225,7 +225,7 @@ class SimulatedCamera(CameraBackend):
             while True:
                 due = start + slot * period
                 wait = due - time.monotonic()
-                if wait > 0 and self._stop.wait(wait):
+                if wait > 0 and self._stop.wait(wait):  # pacing to the frame schedule; a stop ends it at once
                     break
                 if self._stop.is_set():
                     break

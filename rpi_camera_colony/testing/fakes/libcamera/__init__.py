@@ -8,7 +8,7 @@ are not installed. Everything above runs for real: ``picamera2.Picamera2``, its 
 on the sensor's clock, with real pixels (a gradient plus the frame's sequence number as a barcode), real
 CLOCK_BOOTTIME timestamps, and real drops when the application does not give buffers back in time::
 
-    from rpi_camera_colony.fakes.libcamera import FakeSensor, fake_libcamera
+    from rpi_camera_colony.testing.fakes.libcamera import FakeSensor, fake_libcamera
 
     with fake_libcamera(sensors=[FakeSensor.imx477()], platform="pisp") as kernel:
         from picamera2 import Picamera2
@@ -22,9 +22,9 @@ See :class:`FakeCamera` for the assertion helpers and fault injectors (``hold_bu
 
 from __future__ import annotations
 
-from rpi_camera_colony.fakes.libcamera._fds import FdHandle
-from rpi_camera_colony.fakes.libcamera._kernel import FakeKernel, fake_libcamera
-from rpi_camera_colony.fakes.libcamera._pipeline import FakeCamera, FrameRecord
-from rpi_camera_colony.fakes.libcamera._sensors import FakeSensor, SensorMode
+from rpi_camera_colony.testing.fakes.libcamera._fds import FdHandle
+from rpi_camera_colony.testing.fakes.libcamera._kernel import FakeKernel, fake_libcamera
+from rpi_camera_colony.testing.fakes.libcamera._pipeline import FakeCamera, FrameRecord
+from rpi_camera_colony.testing.fakes.libcamera._sensors import FakeSensor, SensorMode
 
 __all__ = ["FakeCamera", "FakeKernel", "FakeSensor", "FdHandle", "FrameRecord", "SensorMode", "fake_libcamera"]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rpi_camera_colony.acquisition.cameras.simulated import draw_frame_index
-from rpi_camera_colony.fakes.libcamera._defs import FormatInfo
+from rpi_camera_colony.testing.fakes.libcamera._defs import FormatInfo
 
 _RGB_CHANNELS = {"RGB888": 3, "BGR888": 3, "XRGB8888": 4, "XBGR8888": 4}
 _YUV422_LUMA_OFFSET = {"YUYV": 0, "YVYU": 0, "UYVY": 1, "VYUY": 1}

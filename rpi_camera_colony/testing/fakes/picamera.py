@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from rpi_camera_colony.fakes._frames import FrameTicker
+from rpi_camera_colony.testing.fakes._frames import FrameTicker
 
 GPU_CLOCK_OFFSET_US = 7_000_000  # the GPU's timestamp clock is not the system's
 

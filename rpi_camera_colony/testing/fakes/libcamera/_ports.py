@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Optional, Protocol
 
-from rpi_camera_colony.fakes.libcamera._fds import FdRegistry
+from rpi_camera_colony.testing.fakes.libcamera._fds import FdRegistry
 
 
 class CameraPort(Protocol):

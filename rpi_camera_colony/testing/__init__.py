@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -163,11 +162,10 @@ def agent_children(parent: Optional[int] = None) -> list[int]:
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` seconds pass; its last value."""
     end = time.monotonic() + timeout
-    tick = threading.Event()
     while time.monotonic() < end:
         if predicate():
             return True
-        tick.wait(interval)
+        time.sleep(interval)  # pacing: the condition is polled, nothing signals it
     return predicate()
 
 

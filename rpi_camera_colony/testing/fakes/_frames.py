@@ -21,6 +21,7 @@ class FrameTicker:
     def _run(self) -> None:
         start = time.monotonic() + self.period_s
         index = 0
+        # pacing to the sensor's frame schedule; a stop ends it at once
         while not self._stop.wait(max(0.0, start + index * self.period_s - time.monotonic())):
             self._on_frame(index, int((start + index * self.period_s) * 1e9))
             self.frames += 1

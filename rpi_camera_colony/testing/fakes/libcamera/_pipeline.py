@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Optional
 
-from rpi_camera_colony.fakes.libcamera import _defs
-from rpi_camera_colony.fakes.libcamera._binding import (
+from rpi_camera_colony.testing.fakes.libcamera import _defs
+from rpi_camera_colony.testing.fakes.libcamera._binding import (
     ORIENTATION_BITS,
     CameraConfiguration,
     CameraManager,
@@ -49,9 +49,9 @@ from rpi_camera_colony.fakes.libcamera._binding import (
     Stream,
     StreamConfiguration,
 )
-from rpi_camera_colony.fakes.libcamera._paint import Painter
-from rpi_camera_colony.fakes.libcamera._ports import KernelPort
-from rpi_camera_colony.fakes.libcamera._sensors import FakeSensor, SensorMode
+from rpi_camera_colony.testing.fakes.libcamera._paint import Painter
+from rpi_camera_colony.testing.fakes.libcamera._ports import KernelPort
+from rpi_camera_colony.testing.fakes.libcamera._sensors import FakeSensor, SensorMode
 
 logger = logging.getLogger(__name__)
 

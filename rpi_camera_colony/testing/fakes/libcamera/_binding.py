@@ -26,9 +26,9 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Optional, TypeVar, cast
 
-from rpi_camera_colony.fakes.libcamera import _defs
-from rpi_camera_colony.fakes.libcamera._fds import FdHandle
-from rpi_camera_colony.fakes.libcamera._ports import CameraPort, KernelPort
+from rpi_camera_colony.testing.fakes.libcamera import _defs
+from rpi_camera_colony.testing.fakes.libcamera._fds import FdHandle
+from rpi_camera_colony.testing.fakes.libcamera._ports import CameraPort, KernelPort
 
 logger = logging.getLogger(__name__)
 

@@ -37,10 +37,10 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, Callable, ClassVar, Optional
 
-from rpi_camera_colony.fakes.libcamera._binding import CameraManager, Lib
-from rpi_camera_colony.fakes.libcamera._fds import FdHandle, FdRegistry
-from rpi_camera_colony.fakes.libcamera._pipeline import FakeCamera
-from rpi_camera_colony.fakes.libcamera._sensors import FakeSensor
+from rpi_camera_colony.testing.fakes.libcamera._binding import CameraManager, Lib
+from rpi_camera_colony.testing.fakes.libcamera._fds import FdHandle, FdRegistry
+from rpi_camera_colony.testing.fakes.libcamera._pipeline import FakeCamera
+from rpi_camera_colony.testing.fakes.libcamera._sensors import FakeSensor
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +255,7 @@ class FakeKernel:
         for name, value in exported.items():
             setattr(binding, name, value)
         binding.__all__ = list(exported)  # type: ignore[attr-defined]
-        package = types.ModuleType("libcamera", "Fake libcamera (rpi_camera_colony.fakes.libcamera).")
+        package = types.ModuleType("libcamera", "Fake libcamera (rpi_camera_colony.testing.fakes.libcamera).")
         package.__path__ = []  # type: ignore[attr-defined]
         for name, value in exported.items():
             setattr(package, name, value)
@@ -320,7 +320,7 @@ def _log_set_level(category: str, level: str) -> None:
     if not isinstance(category, str) or not isinstance(level, str):
         raise TypeError("log_set_level(): incompatible function arguments")
     names = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}
-    logging.getLogger("rpi_camera_colony.fakes.libcamera").setLevel(names.get(level.upper(), logging.INFO))
+    logging.getLogger("rpi_camera_colony.testing.fakes.libcamera").setLevel(names.get(level.upper(), logging.INFO))
 
 
 # ---------------------------------------------------------------------------------------- the import hook

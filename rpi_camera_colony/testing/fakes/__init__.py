@@ -1,8 +1,8 @@
 """Test doubles for what the Raspberry Pi libraries need from the hardware, for this package's tests and yours.
 
 - picamera2 and gpiozero run as themselves. Under picamera2 only the kernel layer is faked: libcamera's bindings,
-  the DMA-heap allocator and the board probe (:mod:`rpi_camera_colony.fakes.libcamera`). gpiozero is given its own
-  ``MockFactory`` (``pin_factory=``), as its documentation recommends for tests.
+  the DMA-heap allocator and the board probe (:mod:`rpi_camera_colony.testing.fakes.libcamera`). gpiozero is given
+  its own ``MockFactory`` (``pin_factory=``), as its documentation recommends for tests.
 - The legacy picamera (needs the Pi's MMAL libraries) and RPi.GPIO (refuses to import off a Pi) are strict fakes
   with the real signatures and assertion helpers (:mod:`.picamera`, :mod:`.rpigpio`).
 
@@ -46,14 +46,15 @@ def _in_sys_modules(modules: dict[str, types.ModuleType]) -> Iterator[None]:
 def installed(*names: str, platform: str = "pisp", sensors: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
     """Install the named fakes for the duration; yields each one's handle by name.
 
-    - ``"picamera2"``: the real picamera2 over :func:`~rpi_camera_colony.fakes.libcamera.fake_libcamera`; the handle
-      is its :class:`~rpi_camera_colony.fakes.libcamera.FakeKernel` (``.cameras[i]``: a fake camera with its frames,
-      controls and fault injectors). ``sensors`` (default: one HQ camera, ``FakeSensor.imx477()``) are the cameras
-      connected; ``platform`` ("pisp": Raspberry Pi 5, "vc4": Pi 4 and older) is the board picamera2 believes it
-      runs on, which decides its ``H264Encoder``. Like libcamera on a Pi, the first frames after the camera system
-      starts are startup frames that picamera2 drops (7 with automatic exposure and white balance).
-    - ``"picamera"``: a :class:`~rpi_camera_colony.fakes.picamera.FakePicameraLibrary` (``.cameras``).
-    - ``"rpi_gpio"``: a :class:`~rpi_camera_colony.fakes.rpigpio.FakeGPIO` (``.drive()``, ``.pulses()``, ...).
+    - ``"picamera2"``: the real picamera2 over :func:`~rpi_camera_colony.testing.fakes.libcamera.fake_libcamera`;
+      the handle is its :class:`~rpi_camera_colony.testing.fakes.libcamera.FakeKernel` (``.cameras[i]``: a fake
+      camera with its frames, controls and fault injectors). ``sensors`` (default: one HQ camera,
+      ``FakeSensor.imx477()``) are the cameras connected; ``platform`` ("pisp": Raspberry Pi 5, "vc4": Pi 4 and
+      older) is the board picamera2 believes it runs on, which decides its ``H264Encoder``. Like libcamera on a Pi,
+      the first frames after the camera system starts are startup frames that picamera2 drops (7 with automatic
+      exposure and white balance).
+    - ``"picamera"``: a :class:`~rpi_camera_colony.testing.fakes.picamera.FakePicameraLibrary` (``.cameras``).
+    - ``"rpi_gpio"``: a :class:`~rpi_camera_colony.testing.fakes.rpigpio.FakeGPIO` (``.drive()``, ``.pulses()``, ...).
 
     For gpiozero use the real library with its own ``gpiozero.pins.mock.MockFactory`` (``pin_factory=``).
 
@@ -77,13 +78,13 @@ def installed(*names: str, platform: str = "pisp", sensors: Sequence[Any] = ()) 
     handles: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         if "picamera" in names:
-            from rpi_camera_colony.fakes.picamera import FakePicameraLibrary
+            from rpi_camera_colony.testing.fakes.picamera import FakePicameraLibrary
 
             library = FakePicameraLibrary()
             stack.enter_context(_in_sys_modules({"picamera": library.module()}))
             handles["picamera"] = library
         if "rpi_gpio" in names:
-            from rpi_camera_colony.fakes.rpigpio import FakeGPIO
+            from rpi_camera_colony.testing.fakes.rpigpio import FakeGPIO
 
             gpio = FakeGPIO()
             module = gpio.module()
@@ -94,7 +95,7 @@ def installed(*names: str, platform: str = "pisp", sensors: Sequence[Any] = ()) 
             stack.enter_context(_in_sys_modules({parent: package, module_name: module}))
             handles["rpi_gpio"] = gpio
         if "picamera2" in names:
-            from rpi_camera_colony.fakes.libcamera import FakeSensor, fake_libcamera
+            from rpi_camera_colony.testing.fakes.libcamera import FakeSensor, fake_libcamera
 
             handles["picamera2"] = stack.enter_context(
                 fake_libcamera(sensors=list(sensors) or [FakeSensor.imx477()], platform=platform)

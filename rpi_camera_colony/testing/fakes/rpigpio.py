@@ -15,7 +15,7 @@ import types
 from collections.abc import Sequence
 from typing import Any, Callable, Optional, Union
 
-from rpi_camera_colony.fakes._header import BOARD_GPIOS, BOARD_TO_BCM
+from rpi_camera_colony.testing.fakes._header import BOARD_GPIOS, BOARD_TO_BCM
 
 BOARD, BCM = 10, 11
 OUT, IN = 0, 1
