@@ -156,9 +156,11 @@ def test_recording_survives_conductor_crash(colony_config: Callable[..., Path]) 
     import sys
 
     config = colony_config(cameras=2, framerate=30, general={"max_acquisition_time": 2})
+    # the dead conductor cannot remove its agents' output folder: it is made in this test's folder
     result = subprocess.run(
-        [sys.executable, "-c", CRASHING_CONDUCTOR, str(config)], capture_output=True, text=True, timeout=60
-    )
+        [sys.executable, "-c", CRASHING_CONDUCTOR, str(config)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "TMPDIR": str(config.parent)},
+    )  # fmt: skip
     assert result.returncode == 3, result.stderr
     pids = [int(p) for p in result.stdout.split()]
     assert len(pids) == 2
