@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,27 +106,41 @@ def test_cli_reports_failed_camera(colony_config: Callable[..., Path]) -> None:
     assert "cam1: simulated camera failure at start" in result.stderr
 
 
-def test_ctrl_c_stops_and_keeps_files(colony_config: Callable[..., Path], data_dir: Path) -> None:
-    config = colony_config(cameras=1, framerate=30)
+@pytest.mark.parametrize("target", ["process group", "conductor"])
+def test_ctrl_c_stops_and_keeps_files(colony_config: Callable[..., Path], data_dir: Path, target: str) -> None:
+    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the conductor stops every camera,
+    prints the summary and exits 0; the agents (in sessions of their own) are stopped by it, not by the signal."""
+    import json
+    import signal
+
+    config = colony_config(cameras=3, framerate=30)
     process = subprocess.Popen(
         [str(BIN / "rcc_conductor"), "-c", str(config), "-n", "int__rupt", "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, as a shell makes for a foreground job
     )  # fmt: skip
     try:
         assert process.stderr is not None
         for line in process.stderr:  # wait until the conductor says every camera records
             if "camera(s) recording" in line:
                 break
-        process.send_signal(2)
+        if target == "process group":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert process.returncode == 0, err
+    assert "Traceback" not in err and "failed" not in err, err
     folder = data_dir / "int" / "int__rupt"
-    assert_session_complete(read_session_data(folder), ["cam0"], folder)
-    assert "cam0 " in out
+    assert_session_complete(read_session_data(folder), ["cam0", "cam1", "cam2"], folder)
+    for name in ("cam0", "cam1", "cam2"):
+        assert re.search(rf"^{name} +stopped ", out, re.MULTILINE), out  # the summary table
+        metadata = json.loads(next(folder.glob(f"*.{name}.*.metadata.json")).read_text())
+        assert metadata["status"] == "stopped" and metadata["stop_reason"] != "agent shutdown"
 
 
 def test_bad_arguments() -> None:

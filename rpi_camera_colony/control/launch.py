@@ -107,8 +107,15 @@ class LocalAgentProcess(AgentProcess):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(output_file, "wb") as out:
             try:
+                # In a session of its own: a terminal's Ctrl-C (SIGINT to the whole foreground process group) reaches
+                # the conductor only, which then stops every camera and finishes its files.
                 self._popen = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
                 )
             except OSError as err:
                 raise LaunchError(f"{instance}: cannot start {argv[0]}: {err.strerror}") from None

@@ -11,10 +11,12 @@ Exit codes: 0 success, 1 a camera failed, 2 bad config or arguments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -175,6 +177,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         )
 
     attach = args.attach or args.stop
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C
     try:
         conductor = Conductor(
             settings=settings, acquisition_name=args.acquisition_name, cameras=args.camera, attach=attach
@@ -182,30 +185,58 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ColonyError as err:
         print(f"rcc_conductor: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
+    except KeyboardInterrupt:  # the conductor released what it had started
+        print("\nInterrupted before recording: nothing was recorded", file=sys.stderr)
+        return INTERRUPTED
     if attach and not conductor.acquiring:
         conductor.cleanup()
         print("rcc_conductor: no camera of this config is recording: nothing to take over", file=sys.stderr)
         return 0 if args.stop else 1
     failed = False
     try:
-        if not conductor.acquiring:
-            conductor.start_acquisition()
-        if not args.stop:
-            _record(conductor, args.seconds, show_progress=not args.no_progress)
-        summaries = conductor.stop_acquisition()
-    except KeyboardInterrupt:
-        print("\nInterrupted: stopping every camera...", file=sys.stderr)
-        summaries = conductor.stop_acquisition() if conductor.acquiring else conductor.last_summaries
+        try:
+            if not conductor.acquiring:
+                conductor.start_acquisition()
+            if not args.stop:
+                _record(conductor, args.seconds, show_progress=not args.no_progress)
+        except KeyboardInterrupt:
+            print("\nInterrupted: stopping every camera...", file=sys.stderr)
+        with _shielded():
+            summaries = conductor.stop_acquisition() if conductor.acquiring else conductor.last_summaries
     except ColonyError as err:
         print(f"rcc_conductor: {err}", file=sys.stderr)
         summaries = conductor.last_summaries
         failed = True
     finally:
-        statuses = conductor.status()
-        conductor.cleanup()
+        with _shielded():
+            statuses = conductor.status()
+            conductor.cleanup()
     print(format_summary(summaries, statuses))
     failed = failed or any(s.get("status") == "failed" for s in summaries.values())
     return 1 if failed else 0
+
+
+#: Exit code when interrupted before any recording started (128 + SIGINT, as shells report it).
+INTERRUPTED = 130
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """While every camera is being stopped and its files finished, a further Ctrl-C (or SIGTERM) only says so."""
+
+    def _busy(signum: int, _frame: object) -> None:
+        print("still stopping every camera and finishing its files: please wait", file=sys.stderr)
+
+    previous = {sig: signal.signal(sig, _busy) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool) -> None:

@@ -121,8 +121,14 @@ class SshAgentProcess(AgentProcess):
         self.watch_lost = False
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the watcher thread
         try:
+            # its own session: a terminal's Ctrl-C must not end the SSH session (the conductor stops the agent)
             self._popen = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                text=True,
+                start_new_session=True,
             )
         except OSError as err:
             self._stderr.close()
