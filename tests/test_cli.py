@@ -64,6 +64,33 @@ def test_agent_accepts_seed_arguments() -> None:
         assert f"{flag} " in help_text or f"{flag}," in help_text, flag
 
 
+def _free_port() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
+
+
+def test_agent_alone_records_for_t_seconds_and_exits(tmp_path: Path) -> None:
+    """The seed's `rcc_acquisition -a -t N`: record N seconds with no conductor, then the process exits; the group
+    comes from 'group__name' as with the conductor."""
+    import json
+
+    agent = [
+        str(BIN / "rcc_acquisition"), "-id", "cam_solo", "-p", str(tmp_path), "-fps", "30", "-res", "320", "240",
+        "--camera-backend", "simulated", "--ttl-backend", "simulated", "--no-log-forwarding", "-cport", _free_port(),
+    ]  # fmt: skip
+    result = run(*agent, "-a", "-t", "2", "-n", "solo__run", timeout=60)
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "solo" / "solo__run"
+    assert_session_complete(read_session_data(folder), ["cam_solo"], folder)
+    metadata = json.loads(next(folder.glob("*.metadata.json")).read_text())
+    assert metadata["stop_reason"] == "max_acquisition_time" and metadata["acquisition_group"] == "solo"
+    bad = run(*agent, "-a", "-t", "2", "-n", "../escape", timeout=60)
+    assert bad.returncode == 2 and "--acquisition-name '../escape' cannot be used in file names" in bad.stderr
+
+
 def test_check_good_config() -> None:
     result = run(str(BIN / "rcc_conductor"), "-c", str(DATA / "example_640x480x90.config"), "--check")
     assert result.returncode == 0, result.stderr

@@ -174,6 +174,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from rpi_camera_colony.acquisition.acquisition_control import PiAcquisitionControl
     from rpi_camera_colony.config.loading import controller_from_dict
     from rpi_camera_colony.exc import ColonyError
+    from rpi_camera_colony.files import check_name_part
 
     try:
         agent = PiAcquisitionControl(
@@ -203,22 +204,30 @@ def main(argv: Optional[list[str]] = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     try:
         if args.auto_start:
-            settings = controller_from_dict(
-                {"name": args.instance_name, "framerate": args.framerate, "resolution": list(args.resolution)}
-            )
-            agent.configure(settings)
             now = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
-            agent.start(
-                acquisition_name=args.acquisition_name or f"rcc_auto_{now}",
-                acquisition_time=now,
-                acquisition_group=args.acquisition_group,
-            )
-        agent.run()
+            name = args.acquisition_name or f"rcc_auto_{now}"
+            # 'group__name' puts the recording in the folder 'group', as the conductor does
+            group = GeneralSettings(acquisition_name=name, acquisition_group=args.acquisition_group).group
+            try:
+                check_name_part("--acquisition-name", name)
+                if group:
+                    check_name_part("--acquisition-group", group)
+                settings = controller_from_dict(
+                    {"name": args.instance_name, "framerate": args.framerate, "resolution": list(args.resolution)}
+                )
+            except ColonyError as err:
+                print(f"rcc_acquisition: {err}", file=sys.stderr)
+                agent.close()
+                return 2
+            agent.configure(settings)
+            agent.start(acquisition_name=name, acquisition_time=now, acquisition_group=group)
+        # with --auto-start there is no conductor to wait for: the process ends with its recording
+        agent.run(exit_after_recording=args.auto_start)
     except ColonyError as err:
         logger.error("%s", err)
         agent.close()
         return 1
-    return 0
+    return 1 if agent.agent.error else 0
 
 
 if __name__ == "__main__":

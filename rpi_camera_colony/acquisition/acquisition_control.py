@@ -199,8 +199,13 @@ class PiAcquisitionControl:
 
     # -- the loop ---------------------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Serve the conductor until told to close or :meth:`request_shutdown` is called; then close."""
+    def run(self, *, exit_after_recording: bool = False) -> None:
+        """Serve the conductor until told to close or :meth:`request_shutdown` is called; then close.
+
+        Args:
+            exit_after_recording: also end when the recording running now ends (stopped, failed or at
+                max_acquisition_time): an agent recording on its own (``rcc_acquisition --auto-start``).
+        """
         poller = self._poller = zmq.Poller()
         poller.register(self._dealer, zmq.POLLIN)
         poller.register(self._waker.socket, zmq.POLLIN)
@@ -221,6 +226,8 @@ class PiAcquisitionControl:
                 self._run_deferred_start()
                 if self._shutdown_requested:
                     self._finish("agent shutdown")
+                if exit_after_recording and not self.agent.busy:
+                    self._done = True
                 self._check_parent()
                 self._check_link(time.monotonic())
                 now = time.monotonic()
