@@ -152,6 +152,8 @@ class OffsetEstimator:
 
 #: The shortest span of samples (µs) over which the fit estimates drift; shorter spans give an offset only.
 MIN_DRIFT_SPAN_US = 2e6
+#: Each sample's round trip is compared with the shortest of this many samples before and after it.
+RTT_NEIGHBOURS = 8
 
 
 def fit_clock(
@@ -161,7 +163,8 @@ def fit_clock(
     order (used live by :class:`OffsetEstimator` and afterwards by :func:`rpi_camera_colony.session.clock_fit`).
 
     Winners of bursts taken while the machine or network was busy have long round trips and may be asymmetric: those
-    over twice the shortest round trip (+20 µs) are left out. The rest are fit by least squares weighted with
+    over twice the shortest round trip (+20 µs) among the :data:`RTT_NEIGHBOURS` samples on either side are left out
+    (so the fit follows a link whose delay changes). The rest are fit by least squares weighted with
     1/rtt², over at least 3 samples spanning :data:`MIN_DRIFT_SPAN_US`; a shorter span gives no drift. With
     ``tracking`` (live) the latest sample always counts and a short span takes its offset, so the model follows
     the clock now; without (a whole recording afterwards) a short span takes the weighted mean offset.
@@ -171,8 +174,11 @@ def fit_clock(
     """
     if len(camera_us) == 0:
         raise ValueError("no clock samples to fit")
-    shortest = min(rtt_us)
-    chosen = [i for i in range(len(camera_us)) if rtt_us[i] <= 2 * shortest + 20]
+    count = len(camera_us)
+    # The link's delay changes (an idle network at connect, a busy one while cameras record): each sample is judged
+    # against the shortest round trip among its neighbours, not the shortest ever seen.
+    local = [min(rtt_us[max(0, i - RTT_NEIGHBOURS) : i + RTT_NEIGHBOURS + 1]) for i in range(count)]
+    chosen = [i for i in range(count) if rtt_us[i] <= 2 * local[i] + 20]
     last = len(camera_us) - 1
     if tracking and chosen[-1] != last:
         chosen.append(last)

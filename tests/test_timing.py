@@ -170,3 +170,27 @@ def test_one_clock_fit_live_and_afterwards() -> None:
     assert fit_clock(camera[:2], [100.0, 110.0], [200.0, 200.0], tracking=True).offset_us == 110.0
     with pytest.raises(ValueError, match="no clock samples"):
         fit_clock([], [], [], tracking=True)
+
+
+def test_the_clock_fit_follows_a_link_whose_delay_changes() -> None:
+    """Found: the burst at connect time saw 55 µs round trips, those during recording 140-200 µs, and a filter
+    against the shortest round trip ever seen kept one sample: "too few clock samples to fit" after recording, no
+    drift live. Each sample is now judged against its neighbours."""
+    import random
+
+    from rpi_camera_colony.clock import ClockSample, OffsetEstimator, fit_clock
+
+    rng = random.Random(3)
+    drift = -50e-6
+    camera = [1e12 + k * 1e6 for k in range(30)]
+    rtts = [55.0 + rng.random() * 4 if k < 2 else 137.0 + rng.random() * 61 for k in range(30)]
+    offsets = [1e6 + drift * (x - camera[0]) + rng.uniform(-5, 5) for x in camera]
+    for tracking in (True, False):
+        model = fit_clock(camera, offsets, rtts, tracking=tracking)
+        assert model.samples >= 20 and abs(model.drift - drift) < 2e-6
+    estimator = OffsetEstimator()
+    for x, y, rtt in zip(camera, offsets, rtts):
+        sent = round(x - rtt / 2)
+        estimator.add(ClockSample(sent, sent + round(rtt), round(x + y)))
+        estimator.end_burst()
+    assert estimator.model is not None and abs(estimator.model.drift - drift) < 2e-6
