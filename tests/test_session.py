@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -70,3 +74,42 @@ def test_missing_folder_and_camera(tmp_path: Path) -> None:
     assert read_session_data(tmp_path) == {}
     with pytest.raises(SessionDataError, match="camera 'x' not in"):
         read_frames(tmp_path, "x")
+
+
+def test_recordings_that_share_a_name_are_never_mixed(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    """Found: three cameras recorded as 'twice__same', then one of them again under the same name; the reader and
+    the report showed that camera's second recording beside the others' first, with no problem flagged."""
+    from rpi_camera_colony.control.conductor import Conductor
+    from rpi_camera_colony.session import recordings
+
+    config = colony_config(cameras=3, framerate=30)
+    stamps = []
+    for cameras in (None, ["cam1"]):
+        with Conductor(config_file=config, acquisition_name="twice__same", cameras=cameras) as conductor:
+            conductor.start_acquisition()
+            time.sleep(1.1)  # the length of the recording; the next start is a second later (its own time stamp)
+            conductor.stop_acquisition()
+            stamps.append(conductor.acquisition_time)
+    folder = data_dir / "twice" / "twice__same"
+    first, second = stamps
+    assert first != second and recordings(folder) == {first: ["cam0", "cam1", "cam2"], second: ["cam1"]}
+    latest = read_session_data(folder)
+    assert list(latest) == ["cam1"] and latest["cam1"]["acquisition_time"] == second
+    earlier = read_session_data(folder, acquisition_time=first)
+    assert sorted(earlier) == ["cam0", "cam1", "cam2"] and earlier["cam1"]["other_acquisition_times"] == [second]
+    assert all(entry["acquisition_time"] == first for entry in earlier.values())
+    with pytest.raises(SessionDataError, match=f"no recording at acquisition_time '20000101_000000'.*{first}"):
+        read_session_data(folder, acquisition_time="20000101_000000")
+    report = subprocess.run(
+        [str(Path(sys.executable).parent / "rcc_report"), str(folder)], capture_output=True, text=True, timeout=60
+    )
+    assert report.returncode == 0, report.stdout + report.stderr
+    tables = report.stdout.split("session: ")[1:]
+    assert len(tables) == 2 and "2 recordings in" in report.stdout
+    assert f"recording of {first}" in tables[0] and all(f"\ncam{i} " in tables[0] for i in range(3))
+    assert f"recording of {second}" in tables[1] and "\ncam1 " in tables[1] and "\ncam0 " not in tables[1]
+    only = subprocess.run(
+        [str(Path(sys.executable).parent / "rcc_report"), str(folder), "--acquisition-time", first],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert only.returncode == 0 and only.stdout.count("session: ") == 1 and f"recording of {first}" in only.stdout

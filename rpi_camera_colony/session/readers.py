@@ -70,46 +70,70 @@ def session_files(session_dir: Union[str, Path]) -> list[SessionFile]:
     return found
 
 
+def recordings(session_dir: Union[str, Path]) -> dict[str, list[str]]:
+    """The recordings in a session folder, oldest first: ``{acquisition_time: [camera, ...]}``.
+
+    One folder holds one recording per start of that acquisition name (each start stamps its files with its time).
+
+    Raises:
+        SessionDataError: if the folder does not exist.
+    """
+    found: dict[str, set[str]] = {}
+    for file in session_files(session_dir):
+        found.setdefault(file.acquisition_time, set()).add(file.camera)
+    return {time: sorted(cameras) for time, cameras in sorted(found.items())}
+
+
 def read_session_data(
     session_dir: Union[str, Path, None] = None, *, acquisition_time: Optional[str] = None
 ) -> dict[str, dict[str, Any]]:
-    """Read a session's metadata and timestamps, and find its videos (video frames are not loaded).
+    """Read one recording of a session: metadata and timestamps per camera, and where its videos are (video frames
+    are not loaded).
 
     Args:
         session_dir: the folder ``{remote_data_path}/{group}/{acquisition_name}`` (collected to this machine).
-        acquisition_time: which recording to read when the folder holds several per camera (default: the latest).
+        acquisition_time: which recording to read when the folder holds several (:func:`recordings` lists them);
+            default: the latest. Only the cameras of that recording are returned, never cameras of different ones.
 
     Returns:
         ``{camera: {...}}`` with the original package's keys: ``metadata`` (dict), ``timestamps.ttl.out`` and
         ``timestamps.ttl.in`` (pandas DataFrames), ``has_h264`` / ``video_file_h264`` and ``has_mp4`` /
         ``video_file_mp4`` (paths relative to ``session_dir``); plus ``acquisition_name``, ``acquisition_time``,
-        ``errors`` (problems met while reading) and ``other_acquisition_times``.
+        ``errors`` (problems met while reading) and ``other_acquisition_times`` (the camera's other recordings here).
 
     Raises:
-        SessionDataError: if ``session_dir`` is missing or not a folder.
+        SessionDataError: if ``session_dir`` is missing or not a folder, or holds no recording at
+            ``acquisition_time``.
     """
     if session_dir is None:
         raise SessionDataError("read_session_data needs the session folder: read_session_data('path/to/session')")
     folder = Path(session_dir).expanduser()
     files = session_files(folder)
+    times = sorted({f.acquisition_time for f in files})
+    if acquisition_time is not None and acquisition_time not in times:
+        raise SessionDataError(
+            f"no recording at acquisition_time {acquisition_time!r} in {folder} (its recordings: "
+            f"{', '.join(times) or 'none'})"
+        )
+    chosen = acquisition_time or (times[-1] if times else "")
+    if acquisition_time is None and len(times) > 1:
+        logger.warning(
+            "%d recordings in %s (%s); reading the latest, %s (choose one with acquisition_time=...)",
+            len(times), folder, ", ".join(times), chosen,
+        )  # fmt: skip
     by_camera: dict[str, list[SessionFile]] = {}
     for file in files:
         by_camera.setdefault(file.camera, []).append(file)
     session: dict[str, dict[str, Any]] = {}
     for camera, camera_files in sorted(by_camera.items()):
-        times = sorted({f.acquisition_time for f in camera_files})
-        chosen = acquisition_time if acquisition_time in times else times[-1]
-        if acquisition_time is not None and acquisition_time not in times:
-            continue
-        if len(times) > 1:
-            logger.warning(
-                "%s: %d recordings in %s (%s); reading %s", camera, len(times), folder, ", ".join(times), chosen
-            )
+        camera_times = sorted({f.acquisition_time for f in camera_files})
+        if chosen not in camera_times:
+            continue  # this camera is not in the chosen recording
         entry: dict[str, Any] = {
             "has_h264": False,
             "has_mp4": False,
             "acquisition_time": chosen,
-            "other_acquisition_times": [t for t in times if t != chosen],
+            "other_acquisition_times": [t for t in camera_times if t != chosen],
             "errors": [],
         }
         for file in camera_files:

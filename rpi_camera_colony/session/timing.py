@@ -22,21 +22,31 @@ import pandas as pd
 
 from rpi_camera_colony.clock import fit_clock
 from rpi_camera_colony.exc import SessionDataError
-from rpi_camera_colony.session.readers import read_frames, read_session_data, session_files
+from rpi_camera_colony.files import KIND_CLOCK
+from rpi_camera_colony.session.readers import read_frames, read_session_data, recordings, session_files
 
 PathLike = Union[str, Path]
 
 
-def read_clock(session_dir: PathLike, camera: str) -> pd.DataFrame:
+def _chosen_time(session_dir: PathLike, acquisition_time: Optional[str]) -> str:
+    """The recording meant: ``acquisition_time``, or the latest in the folder."""
+    if acquisition_time is not None:
+        return acquisition_time
+    times = list(recordings(session_dir))
+    return times[-1] if times else ""
+
+
+def read_clock(session_dir: PathLike, camera: str, *, acquisition_time: Optional[str] = None) -> pd.DataFrame:
     """One camera's clock samples: ``camera_us``, ``conductor_us``, ``rtt_us``, ``offset_us``, ``burst_best``.
 
     Raises:
-        SessionDataError: if the session has no clock file for that camera.
+        SessionDataError: if the recording (default: the latest) has no clock file for that camera.
     """
+    when = _chosen_time(session_dir, acquisition_time)
     for file in session_files(session_dir):
-        if file.camera == camera and file.kind == "clock.csv":
+        if file.camera == camera and file.kind == KIND_CLOCK and file.acquisition_time == when:
             return pd.read_csv(file.path)
-    raise SessionDataError(f"{camera}: no clock.csv in {session_dir}")
+    raise SessionDataError(f"{camera}: no clock.csv of the recording {when or '(none)'} in {session_dir}")
 
 
 def clock_fit(clock: pd.DataFrame) -> tuple[float, float]:
@@ -64,14 +74,16 @@ def clock_fit(clock: pd.DataFrame) -> tuple[float, float]:
     return 1.0 + model.drift, model.offset_us - model.drift * model.reference_us
 
 
-def refit_conductor_times(session_dir: PathLike, camera: str) -> pd.DataFrame:
+def refit_conductor_times(
+    session_dir: PathLike, camera: str, *, acquisition_time: Optional[str] = None
+) -> pd.DataFrame:
     """One camera's frames with ``timestamp_conductor`` recomputed from :func:`clock_fit` of its clock samples.
 
     Raises:
         SessionDataError: if the camera has no frames or no usable clock samples.
     """
-    frames = read_frames(session_dir, camera)
-    slope, intercept = clock_fit(read_clock(session_dir, camera))
+    frames = read_frames(session_dir, camera, acquisition_time=acquisition_time)
+    slope, intercept = clock_fit(read_clock(session_dir, camera, acquisition_time=acquisition_time))
     refit = np.rint(frames["timestamp_frame"].to_numpy(dtype=float) * slope + intercept).astype("int64")
     return frames.assign(timestamp_conductor=refit)
 
@@ -95,6 +107,7 @@ def aligned_frames(
     tolerance_ms: Optional[float] = None,
     method: str = "clock",
     refit: bool = True,
+    acquisition_time: Optional[str] = None,
 ) -> pd.DataFrame:
     """Match frames across cameras.
 
@@ -106,6 +119,7 @@ def aligned_frames(
         method: ``"clock"`` (conductor-clock timestamps) or ``"ttl"`` (TTL-in edges from one common source).
         refit: with ``"clock"``, refit each camera's clock from all its samples (:func:`clock_fit`) instead of the
             times written live; falls back to the live times when a camera has no clock samples.
+        acquisition_time: which recording of the folder (default: the latest).
 
     Returns:
         Columns ``time_us`` (the reference frame's time on the common base), ``{reference}`` (its frame index), and
@@ -118,7 +132,8 @@ def aligned_frames(
     """
     if method not in ("clock", "ttl"):
         raise ValueError(f"method = {method!r}: use 'clock' or 'ttl'")
-    session = read_session_data(session_dir)
+    when = _chosen_time(session_dir, acquisition_time)
+    session = read_session_data(session_dir, acquisition_time=when or None)
     names = list(cameras) if cameras is not None else sorted(session)
     if not names:
         raise SessionDataError(f"no cameras in {session_dir}")
@@ -127,10 +142,10 @@ def aligned_frames(
     tolerance_us = tolerance_ms * 1e3 if tolerance_ms is not None else min(periods) / 2
     tables: dict[str, pd.DataFrame] = {}
     for name in names:
-        frames = read_frames(session_dir, name)
+        frames = read_frames(session_dir, name, acquisition_time=when or None)
         if method == "clock" and refit:
             with contextlib.suppress(SessionDataError):  # no usable samples: the live times below
-                frames = refit_conductor_times(session_dir, name)
+                frames = refit_conductor_times(session_dir, name, acquisition_time=when or None)
         if method == "clock":
             if "timestamp_conductor" not in frames.columns or frames["timestamp_conductor"].isna().all():
                 raise SessionDataError(f"{name}: no conductor-clock timestamps (recorded without clock sync?)")
@@ -163,13 +178,15 @@ def aligned_frames(
     return result
 
 
-def timing_report(session_dir: PathLike) -> dict[str, Any]:
-    """Per-camera timing figures and flags for a session (what ``rcc_report`` prints).
+def timing_report(session_dir: PathLike, *, acquisition_time: Optional[str] = None) -> dict[str, Any]:
+    """Per-camera timing figures and flags for one recording of a session (default: the latest); ``rcc_report``
+    prints one for each recording in the folder.
 
     Raises:
-        SessionDataError: if the folder holds no recording.
+        SessionDataError: if the folder holds no recording (at ``acquisition_time``).
     """
-    session = read_session_data(session_dir)
+    when = _chosen_time(session_dir, acquisition_time)
+    session = read_session_data(session_dir, acquisition_time=when or None)
     if not session:
         raise SessionDataError(f"no RCC recording in {session_dir}")
     cameras: dict[str, dict[str, Any]] = {}
@@ -241,6 +258,7 @@ def timing_report(session_dir: PathLike) -> dict[str, Any]:
         flags.append(f"TTL-in edge counts differ between cameras: {edge_counts}")
     return {
         "session": str(session_dir),
+        "acquisition_time": when,
         "cameras": cameras,
         "start_skew_ms": None if skew_us is None else skew_us / 1e3,
         "flags": flags,
@@ -251,7 +269,7 @@ def format_report(report: dict[str, Any]) -> str:
     def show(value: Any, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
-    lines = [f"session: {report['session']}"]
+    lines = [f"session: {report['session']}, recording of {report.get('acquisition_time') or '?'}"]
     # Clock columns: the sync's uncertainty (half the best round trip bounds the offset error) and the drift; the
     # offset itself (camera clock vs wall clock) is in the report dict and the metadata.
     header = ("camera", "status", "fps", "written", "expected", "dropped", "ttl out", "ttl in", "sync ±ms", "drift ppm")
@@ -271,17 +289,27 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``rcc_report SESSION_DIR``: print the timing report; exit 1 if anything was flagged, 2 if unreadable."""
+    """``rcc_report SESSION_DIR``: print the timing report of every recording in the folder (or of the one chosen);
+    exit 1 if anything was flagged, 2 if unreadable."""
     parser = argparse.ArgumentParser(prog="rcc_report", description="Timing report of a recorded RCC session.")
     parser.add_argument("session_dir", help="the session folder ({remote_data_path}/{group}/{name})")
+    parser.add_argument(
+        "--acquisition-time",
+        default=None,
+        metavar="YYYYmmdd_HHMMSS",
+        help="report only this recording of the folder (default: every recording, oldest first)",
+    )
     args = parser.parse_args(argv)
     try:
-        report = timing_report(args.session_dir)
+        times = [args.acquisition_time] if args.acquisition_time else list(recordings(args.session_dir))
+        reports = [timing_report(args.session_dir, acquisition_time=t) for t in times or [None]]
     except SessionDataError as err:
         print(f"rcc_report: {err}", file=sys.stderr)
         return 2
-    print(format_report(report))
-    return 1 if report["flags"] else 0
+    if len(reports) > 1:
+        print(f"{len(reports)} recordings in {args.session_dir}, each reported on its own:\n")
+    print("\n\n".join(format_report(report) for report in reports))
+    return 1 if any(report["flags"] for report in reports) else 0
 
 
 if __name__ == "__main__":
