@@ -172,3 +172,13 @@ def test_only_unknown_camera(tmp_path: Path) -> None:
     settings = load_config(DATA / "example.config")
     with pytest.raises(ConfigError, match="no such camera"):
         settings.only(["camera_nope"])
+
+
+def test_a_single_value_is_a_list_of_one(tmp_path: Path) -> None:
+    """Found: the README's own `ssh_options = Port=2222` was refused; it worked only with a trailing comma."""
+    one = load_config(_config(tmp_path, "", general="ssh_options = Port=2222"))
+    assert one.general.ssh_options == ("Port=2222",)
+    two = load_config(_config(tmp_path, "", general="ssh_options = Port=2222, User=pi"))
+    assert two.general.ssh_options == ("Port=2222", "User=pi")
+    patched = load_config(_config(tmp_path, "", general="general_settings_to_patch_into_controller = save_data"))
+    assert patched.general.general_settings_to_patch_into_controller == ("save_data",)

@@ -136,8 +136,8 @@ def _describe_check(validator: validate.Validator, check: str) -> str:
         return "True or False"
     if name == "string":
         return "text" + (f" of at least {low} character(s)" if low else "")
-    if name == "string_list":
-        return "a comma-separated list of names"
+    if name in ("string_list", "force_list"):
+        return "a name, or a comma-separated list of names"
     if name == "option":
         return "one of " + ", ".join(repr(a) for a in args)
     if name == "resolution":
@@ -277,11 +277,7 @@ def _tuple(value: Any) -> Any:
 def _to_settings(
     raw: ConfigObj, extras: Mapping[str, Mapping[str, str]], source: str, warnings_found: tuple[str, ...]
 ) -> ColonySettings:
-    general_raw = _known(GeneralSettings, raw["general"])
-    general_raw["general_settings_to_patch_into_controller"] = tuple(
-        general_raw["general_settings_to_patch_into_controller"]
-    )
-    general = GeneralSettings(**general_raw)
+    general = GeneralSettings(**{k: _tuple(v) for k, v in _known(GeneralSettings, raw["general"]).items()})
     controllers: dict[str, ControllerSettings] = {}
     for name in raw["controllers"].sections:
         values = {k: _tuple(v) for k, v in _known(ControllerSettings, raw["controllers"][name]).items()}
