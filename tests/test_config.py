@@ -115,13 +115,19 @@ def test_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.config")
 
 
-def test_misspelt_key_is_warned_with_suggestion(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_misspelt_key_is_an_error_and_other_unknown_keys_are_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found: `framrate = 30` was only warned about, and the camera recorded at the default 90 fps."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(_config(tmp_path, "        framrate = 30", general="    acquisiton_name = x"))
+    problems = caught.value.problems
+    assert "controllers.cam1.framrate: unknown key, did you mean 'framerate'?" in problems[1]
+    assert "general.acquisiton_name: unknown key, did you mean 'acquisition_name'?" in problems[0]
     with caplog.at_level(logging.WARNING):
-        settings = load_config(_config(tmp_path, "        framrate = 30", general="    acquisiton_name = x"))
-    assert settings.controllers["cam1"].framerate == 90
-    assert any("controllers.cam1.framrate" in w and "did you mean 'framerate'" in w for w in settings.warnings)
-    assert any("general.acquisiton_name" in w and "'acquisition_name'" in w for w in settings.warnings)
-    assert "framrate" in caplog.text
+        settings = load_config(_config(tmp_path, "        mouse_strain = C57", general="    operator = kim"))
+    assert any("controllers.cam1.mouse_strain" in w and "is ignored" in w for w in settings.warnings)
+    assert any("general.operator" in w for w in settings.warnings) and "mouse_strain" in caplog.text
 
 
 def test_picamera_extras_pass_through(tmp_path: Path) -> None:

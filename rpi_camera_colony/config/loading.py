@@ -215,7 +215,8 @@ def load_config(source: ConfigSource) -> ColonySettings:
             else:
                 problems.append(f"{path} = {shown}: must be {_describe_check(validator, check)}")
 
-    warnings_found, extras = _unknown_keys(raw)
+    warnings_found, extras, misspelt = _unknown_keys(raw)
+    problems += misspelt
     controllers_raw: Any = raw.get("controllers", {})
     if not getattr(controllers_raw, "sections", None):
         problems.append("controllers: no cameras configured (add a section like [[camera_1]] under [controllers])")
@@ -242,9 +243,16 @@ def load_config(source: ConfigSource) -> ColonySettings:
 PATCHABLE_KEYS = frozenset({"save_data", "acquisition_time", "acquisition_group"})
 
 
-def _unknown_keys(raw: ConfigObj) -> tuple[list[str], dict[str, dict[str, str]]]:
+#: How alike (difflib's ratio) an unknown key and a known one must be for the unknown one to count as misspelt.
+MISSPELT_CUTOFF = 0.85
+
+
+def _unknown_keys(raw: ConfigObj) -> tuple[list[str], dict[str, dict[str, str]], list[str]]:
+    """Sort the keys the spec does not know: picamera attributes that pass to the camera (``extras``), near misses
+    of a known key (problems: they would silently record with the default instead), and the rest (warnings)."""
     spec = raw.configspec
     warnings_found: list[str] = []
+    misspelt: list[str] = []
     extras: dict[str, dict[str, str]] = {}
     for sections, name in get_extra_values(raw):
         path = ".".join([*sections, name])
@@ -258,10 +266,14 @@ def _unknown_keys(raw: ConfigObj) -> tuple[list[str], dict[str, dict[str, str]]]
             known = list(spec[sections[0]].scalars) if sections[0] in spec else list(spec.sections)
         else:
             known = list(spec.sections)
+        near = difflib.get_close_matches(name, known, n=1, cutoff=MISSPELT_CUTOFF)
+        if near:
+            misspelt.append(f"{path}: unknown key, did you mean '{near[0]}'? (spell it so, or remove it)")
+            continue
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         warnings_found.append(f"unknown key or section '{path}' is ignored{hint}")
-    return warnings_found, extras
+    return warnings_found, extras, misspelt
 
 
 def _known(cls: type, section: Mapping[str, Any]) -> dict[str, Any]:
