@@ -188,3 +188,39 @@ def test_a_single_value_is_a_list_of_one(tmp_path: Path) -> None:
     assert two.general.ssh_options == ("Port=2222", "User=pi")
     patched = load_config(_config(tmp_path, "", general="general_settings_to_patch_into_controller = save_data"))
     assert patched.general.general_settings_to_patch_into_controller == ("save_data",)
+
+
+def test_check_finds_what_would_fail_at_start(tmp_path: Path) -> None:
+    """Found: `rcc_conductor --check` passed configs that failed at start or recorded the wrong thing; now every
+    rule that the file decides is checked at load time, all problems at once."""
+    import subprocess
+    import sys
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    path = tmp_path / "c.config"
+    path.write_text(
+        f"[general]\n    remote_data_path = {blocker}/data\n[log]\n    port = 6000\n[control]\n    port = 6000\n"
+        "[controllers]\n"
+        "    [[cam1]]\n        ttl_in_pin = 8\n        ttl_out_pin = 8\n        stream_video = True\n"
+        "    [[cam2]]\n        stream_video = True\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    problems = caught.value.problems
+    assert len(problems) == 4, problems
+    assert "controllers.cam1.ttl_in_pin = 8: the same pin as ttl_out_pin" in problems[0]
+    assert "log.port = 6000: the same port as control.port" in problems[1]
+    assert f"general.remote_data_path = {blocker}/data: cameras on this machine cannot write there" in problems[2]
+    assert f"{blocker} is a file, not a folder" in problems[2]
+    assert "controllers.cam2.stream_port = 8001: cam1 streams on that port of this machine too" in problems[3]
+    check = subprocess.run(
+        [str(Path(sys.executable).parent / "rcc_conductor"), "-c", str(path), "--check"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert check.returncode == 2 and "4 configuration problem(s)" in check.stderr
+    # cameras on other machines: this machine's folders are not theirs
+    path.write_text(
+        f"[general]\n    remote_data_path = {blocker}/data\n[controllers]\n    [[cam1]]\n        address = 10.0.0.7\n"
+    )
+    assert load_config(path).general.remote_data_path == f"{blocker}/data"

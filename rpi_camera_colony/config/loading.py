@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import ipaddress
 import logging
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -191,6 +192,71 @@ def load_config(source: ConfigSource) -> ColonySettings:
     Raises:
         ConfigError: listing every problem found (the file is not used at all if anything is wrong).
     """
+    settings = _load(source)
+    problems = [problem for c in settings.controllers.values() for problem in controller_problems(c)]
+    problems += colony_problems(settings)
+    if problems:
+        raise ConfigError(problems, source=settings.source)
+    return settings
+
+
+def controller_problems(controller: ControllerSettings) -> list[str]:
+    """What is wrong in one camera's settings beyond each value's own range (checked at load time and by the agent
+    on the settings it receives)."""
+    where = f"controllers.{controller.name}"
+    problems = []
+    if controller.ttl_in_pin >= 0 and controller.ttl_in_pin == controller.ttl_out_pin:
+        problems.append(
+            f"{where}.ttl_in_pin = {controller.ttl_in_pin}: the same pin as ttl_out_pin; use two pins (or -1 for none)"
+        )
+    return problems
+
+
+def colony_problems(settings: ColonySettings) -> list[str]:
+    """What is wrong across the config's sections: ports in use twice, a data folder this machine cannot create for
+    its own cameras, two cameras of one machine streaming on one port."""
+    problems = []
+    control, log = settings.control, settings.log
+    if control.port and control.port == log.port:
+        problems.append(
+            f"log.port = {log.port}: the same port as control.port; the conductor needs two ports (or 0 for any "
+            "free one)"
+        )
+    if any(c.is_local for c in settings.controllers.values()):
+        why = _not_creatable(Path(settings.general.remote_data_path).expanduser())
+        if why:
+            problems.append(
+                f"general.remote_data_path = {settings.general.remote_data_path}: cameras on this machine cannot "
+                f"write there ({why})"
+            )
+    streams: dict[tuple[str, int], str] = {}
+    for c in settings.controllers.values():
+        if not c.stream_video or not c.stream_port:
+            continue
+        host = "this machine" if c.is_local else c.address
+        other = streams.setdefault((host, c.stream_port), c.name)
+        if other != c.name:
+            problems.append(
+                f"controllers.{c.name}.stream_port = {c.stream_port}: {other} streams on that port of {host} too; give "
+                "each camera of one machine its own port"
+            )
+    return problems
+
+
+def _not_creatable(folder: Path) -> str:
+    """Why ``folder`` cannot be created (or written to) here; empty if it can."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"no permission to write in {probe}"
+    return ""
+
+
+def _load(source: ConfigSource) -> ColonySettings:
+    """Parse and check each value; the checks across settings are the caller's."""
     raw, source_name = _read_raw(source)
     validator = validate.Validator(CUSTOM_CHECKS)
     result = raw.validate(validator, preserve_errors=True, copy=True)
@@ -329,8 +395,11 @@ def controller_from_dict(data: Mapping[str, Any]) -> ControllerSettings:
         "control": {},
         "controllers": {name: {**section, **{k: _to_text(v) for k, v in extras.items()}}},
     }
-    settings = load_config(lines)
+    settings = _load(lines)
     controller = settings.controllers[name]
+    problems = controller_problems(controller)
+    if problems:
+        raise ConfigError(problems)
     return dataclasses.replace(
         controller,
         acquisition_time=str(data.get("acquisition_time", controller.acquisition_time)),
