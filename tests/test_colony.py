@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Callable
@@ -212,3 +213,25 @@ def test_stalled_encoder_drops_are_counted_never_faked(colony_config: Callable[.
     stamps = table["timestamp_frame"].to_numpy()
     assert (stamps[1:] - stamps[:-1]).max() > (missing + 0.5) * 1e6 / 60
     assert read_frame_indices(next(folder.glob("*.h264"))) == indices
+
+
+LOGGING_SCRIPT = """
+import sys
+from rpi_camera_colony.control.conductor import Conductor
+with Conductor(config_file=sys.argv[1]) as conductor:
+    conductor.start_acquisition()
+    conductor.stop_acquisition()
+"""
+
+
+@pytest.mark.parametrize("to_console", [True, False])
+def test_log_to_console_from_the_python_api(colony_config: Callable[..., Path], to_console: bool) -> None:
+    """Found: `log_to_console = True` printed nothing from a script (only the CLI configured a handler). With no
+    logging set up by the application, the conductor shows its records on stderr as the config says."""
+    config = colony_config(cameras=1, log={"log_to_console": to_console, "level": "INFO"})
+    result = subprocess.run(
+        [sys.executable, "-c", LOGGING_SCRIPT, str(config)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert ("all 1 camera(s) recording" in result.stderr) == to_console, result.stderr
+    assert ("cam0" in result.stderr) == to_console

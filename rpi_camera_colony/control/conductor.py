@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import IO, Any, Optional, Union
 
 from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.config.loading import load_config
@@ -117,7 +117,8 @@ class Conductor:
         self.links = AgentLinks(require_same_version=settings.control.require_same_version)
         self._processes: dict[str, AgentProcess] = {}
         self._launchers: dict[str, Launcher] = {}
-        self._log_file_handler: Optional[logging.Handler] = None
+        self._log_handlers: list[logging.Handler] = []  #: the handlers this conductor added (removed at cleanup)
+        self._log_file_stream: Optional[IO[str]] = None
         self.log_file: Optional[Path] = None  #: the conductor's log file (None with log_to_file = False)
         self._server: Optional[ControlServer] = None
         self._connected = False
@@ -176,6 +177,7 @@ class Conductor:
         if self._connected:
             return
         try:
+            self._open_console_log()
             self._open_log_file()
             control, log = self.settings.control, self.settings.log
             curve = None
@@ -228,6 +230,23 @@ class Conductor:
             self.cleanup()
             raise
 
+    def _add_log_handler(self, handler: logging.Handler, level: str) -> None:
+        handler.setLevel(level)
+        package = logging.getLogger("rpi_camera_colony")
+        package.addHandler(handler)
+        if package.getEffectiveLevel() > handler.level:
+            package.setLevel(handler.level)
+        self._log_handlers.append(handler)
+
+    def _open_console_log(self) -> None:
+        """``log_to_console``: when the application configured no logging (a script, a notebook), show this package's
+        records on stderr at the config's level; an application's own logging set-up is left alone."""
+        if not self.settings.log.log_to_console or logging.getLogger().handlers:
+            return
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        self._add_log_handler(handler, self.settings.log.level)
+
     def _open_log_file(self) -> None:
         log = self.settings.log
         if not log.log_to_file:
@@ -239,12 +258,8 @@ class Conductor:
             logger.warning("cannot write the log file %s (%s); logging to the console only", path, err.strerror or err)
             return
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(log.level)
-        package = logging.getLogger("rpi_camera_colony")
-        package.addHandler(handler)
-        if package.getEffectiveLevel() > handler.level:
-            package.setLevel(handler.level)
-        self._log_file_handler = handler
+        self._add_log_handler(handler, log.level)
+        self._log_file_stream = handler.stream
         self.log_file = path
         logger.info("log file: %s", path)
 
@@ -518,12 +533,13 @@ class Conductor:
                 self._server.close()
             for launcher in self._launchers.values():
                 launcher.close()
-            if self._log_file_handler is not None:
-                logging.getLogger("rpi_camera_colony").removeHandler(self._log_file_handler)
-                self._log_file_handler.close()
-                stream = getattr(self._log_file_handler, "stream", None)
-                if stream is not None:
-                    stream.close()
+            for handler in self._log_handlers:
+                logging.getLogger("rpi_camera_colony").removeHandler(handler)
+                handler.close()
+            self._log_handlers = []
+            if self._log_file_stream is not None:
+                self._log_file_stream.close()  # a StreamHandler leaves its stream open (stderr must stay open)
+                self._log_file_stream = None
             logger.debug("conductor cleaned up")
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import IO
 
 #: The original's default log file stem: a predictable name in a folder every user can write to. It now means
 #: "the default", which lives in this user's private state folder instead.
@@ -21,7 +22,7 @@ def log_file_path(stem: str, stamp: str) -> Path:
     return Path(f"{stem}.{stamp}.log").expanduser()
 
 
-def open_private_log(path: Path) -> tuple[logging.Handler, Path]:
+def open_private_log(path: Path) -> tuple[logging.StreamHandler[IO[str]], Path]:
     """A log handler on a new file only this user can read, never opened through a symlink; returns it and its path
     (``name-2.log`` and so on when the name is taken, e.g. two conductors started in the same second).
 
