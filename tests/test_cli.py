@@ -38,6 +38,25 @@ def test_help_works_anywhere(command: list[str]) -> None:
     result = run(*command)
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+    # found: "(default: ...) (default: None)" on some options; raw reStructuredText in rcc_deploy's help
+    text = " ".join(result.stdout.split())
+    assert "(default: None)" not in text and "(default: False)" not in text
+    for option in text.split(" -"):
+        assert option.count("(default:") <= 1, option
+    assert "``" not in result.stdout and ":func:" not in result.stdout
+
+
+def test_deploy_help_is_plain_text() -> None:
+    result = run(str(BIN / "rcc_deploy"), "--help")
+    assert result.returncode == 0 and "``" not in result.stdout and "rcc_deploy -c CONFIG:" in result.stdout
+
+
+def test_remote_control_module_shows_every_option() -> None:
+    """Found: its --help showed only --instance-name; it takes every rcc_conductor option and the original's
+    --config_data-file / -f."""
+    result = run(sys.executable, "-m", "rpi_camera_colony.acquisition.remote_control", "--help")
+    for option in ("--instance-name", "--config_data-file", "-f CONFIG_FILE", "--acquisition-name", "--attach"):
+        assert option in result.stdout, option
 
 
 def test_agent_accepts_seed_arguments() -> None:
@@ -170,11 +189,31 @@ def test_ctrl_c_stops_and_keeps_files(colony_config: Callable[..., Path], data_d
         assert metadata["status"] == "stopped" and metadata["stop_reason"] != "agent shutdown"
 
 
+def test_progress_into_a_pipe_is_plain_lines(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    """Found: the live frames line was written with carriage returns into pipes and log files."""
+    config = colony_config(cameras=1, framerate=30)
+    result = run(str(BIN / "rcc_conductor"), "-c", str(config), "-n", "pipe__run", "-t", "1")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "\r" not in result.stdout
+    assert re.search(r"^recording 0\.\d/1 s \| frames cam0:\d+$", result.stderr, re.MULTILINE), result.stderr
+
+
+def test_session_folder_is_absolute_for_cameras_on_this_machine(colony_config: Callable[..., Path]) -> None:
+    from rpi_camera_colony.control.conductor import Conductor
+
+    config = colony_config(cameras=1, data_path="relative_data")
+    with Conductor(config_file=config, acquisition_name="a__b") as conductor:
+        folder = conductor.session_folder()
+    assert folder.is_absolute() and folder == Path.cwd() / "relative_data" / "a" / "a__b"
+
+
 def test_bad_arguments() -> None:
     result = run(str(BIN / "rcc_conductor"), "-c", "/nonexistent.config", "-t", "1")
     assert result.returncode == 2 and "config file not found" in result.stderr
     result = run(str(BIN / "rcc_conductor"), "-c", str(DATA / "example.config"), "-t", "-3")
     assert result.returncode == 2 and "must be > 0" in result.stderr
+    result = run(str(BIN / "rcc_conductor"), "-c", str(DATA / "example.config"), "-n", "../escape")
+    assert result.returncode == 2 and "--acquisition-name '../escape' cannot be used in file names" in result.stderr
     env_check = run(str(BIN / "rcc_conductor"))
     assert env_check.returncode == 2 and "--config-file" in env_check.stderr
     assert os.environ.get("RCC_CAMERA_BACKEND") is None

@@ -17,6 +17,7 @@ from typing import Optional
 
 from rpi_camera_colony import __version__
 from rpi_camera_colony import backend_registry as registry
+from rpi_camera_colony.cli_help import HelpFormatter
 from rpi_camera_colony.config.settings import GeneralSettings
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rcc_acquisition",
         description="RPi Camera Colony: acquisition agent for one camera (normally started by rcc_conductor).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", "-v", action="version", version=__version__)
     general = parser.add_argument_group("General")

@@ -21,18 +21,19 @@ __all__ = ["MISSED_HEARTBEATS", "STALL_SECONDS", "CameraStatus", "RemoteAcquisit
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Record from one camera of a config: ``-c CONFIG --instance-name NAME [-n NAME] [-t SECONDS]``."""
-    import argparse
+    """Record from one camera of a config: ``-c CONFIG --instance-name NAME [-n NAME] [-t SECONDS]`` and every other
+    ``rcc_conductor`` option (the original's ``--config_data-file`` / ``-f`` name the config too)."""
+    from rpi_camera_colony.control.main import build_parser, run
 
-    from rpi_camera_colony.control.main import main as conductor_main
-
-    parser = argparse.ArgumentParser(
+    parser = build_parser(
         prog="python -m rpi_camera_colony.acquisition.remote_control",
-        description="RPi Camera Colony: control one camera of a config (other rcc_conductor options pass through).",
+        description="RPi Camera Colony: record from one camera of a config (rcc_conductor --camera NAME).",
+        config_flags=("--config-file", "--config-data-file", "--config_data-file", "-c", "-f"),
     )
     parser.add_argument("--instance-name", "-id", required=True, help="the camera's [[name]] in the config")
-    known, rest = parser.parse_known_args(argv)
-    return conductor_main([*rest, "--camera", known.instance_name])
+    args = parser.parse_args(argv)
+    args.camera = [args.instance_name, *(args.camera or [])]
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -481,9 +481,14 @@ class Conductor:
         return {name: rc.status() for name, rc in self.controllers.items()}
 
     def session_folder(self) -> Path:
-        """Where this acquisition's files go on each camera's machine (``remote_data_path/group/name``)."""
+        """Where this acquisition's files go on each camera's machine (``remote_data_path/group/name``): an absolute
+        path when the cameras are on this machine (as in their summaries); else as the Pis see it (a relative
+        ``remote_data_path`` is relative to the SSH user's home there)."""
         general = self.settings.general
-        return session_folder(general.remote_data_path, general.group, general.acquisition_name)
+        folder = session_folder(general.remote_data_path, general.group, general.acquisition_name)
+        if all(self.settings.controllers[name].is_local for name in self.controllers):
+            return folder.absolute()
+        return folder
 
     def remote_log_records(self, camera: str) -> list[dict[str, Any]]:
         """The latest log records received from one camera's agent."""

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from rpi_camera_colony import __version__
+from rpi_camera_colony.cli_help import HelpFormatter, plain
 from rpi_camera_colony.config.settings import ColonySettings, ControllerSettings
 from rpi_camera_colony.exc import ColonyError, ConfigError, LaunchError
 from rpi_camera_colony.network_communication import CONDUCTOR_KEY, ensure_keys
@@ -136,9 +137,7 @@ def format_table(results: list[HostResult]) -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rcc_deploy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog="rcc_deploy", description=plain(__doc__ or ""), formatter_class=HelpFormatter)
     parser.add_argument("--config-file", "-c", dest="config_file", required=True, help="the colony's config file")
     parser.add_argument("--wheel", type=Path, default=None, help="install this wheel instead of building one")
     parser.add_argument("--camera", action="append", default=None, metavar="NAME", help="only this camera's host")

@@ -21,22 +21,25 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rpi_camera_colony import __version__
+from rpi_camera_colony.cli_help import HelpFormatter
 
 logger = logging.getLogger("rpi_camera_colony.control.main")
 #: Without -t, the CLI waits this long past max_acquisition_time for cameras it cannot reach (they stop themselves).
 GRACE_AFTER_MAX_TIME = 30.0
+#: Seconds between progress lines when stderr is not a terminal (a pipe, a log file).
+PLAIN_PROGRESS_INTERVAL = 10.0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rcc_conductor",
-        description="RPi Camera Colony: start, run and stop every camera of a config file together.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+def build_parser(
+    prog: str = "rcc_conductor",
+    description: str = "RPi Camera Colony: start, run and stop every camera of a config file together.",
+    config_flags: tuple[str, ...] = ("--config-file", "--config-data-file", "-c"),
+) -> argparse.ArgumentParser:
+    """The conductor's options (``prog``, ``description`` and the config option's spellings for the commands that
+    share them)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=__version__)
-    parser.add_argument(
-        "--config-file", "--config-data-file", "-c", dest="config_file", required=True, help="the colony's config file"
-    )
+    parser.add_argument(*config_flags, dest="config_file", required=True, help="the colony's config file")
     parser.add_argument(
         "--acquisition-name",
         "-n",
@@ -150,13 +153,18 @@ def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out parsed ``rcc_conductor`` arguments; the exit code."""
     if args.check:
         return _check(args.config_file, args.camera)
 
     from rpi_camera_colony.config.loading import load_config
     from rpi_camera_colony.control.conductor import Conductor
     from rpi_camera_colony.exc import ColonyError, ConfigError
+    from rpi_camera_colony.files import check_name_part
 
     try:
         settings = load_config(args.config_file)
@@ -166,6 +174,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.seconds is not None and args.seconds <= 0:
         print("rcc_conductor: --max-acquisition-time must be > 0 seconds", file=sys.stderr)
         return 2
+    if args.acquisition_name is not None:
+        try:
+            check_name_part("--acquisition-name", args.acquisition_name)
+        except ColonyError as err:
+            print(f"rcc_conductor: {err}", file=sys.stderr)
+            return 2
     _setup_logging(args.debug, settings.log.level if settings.log.log_to_console else "WARNING")
     limit = settings.general.max_acquisition_time
     if args.seconds is not None and limit and args.seconds > limit:
@@ -250,7 +264,9 @@ def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool) ->
     limit = conductor.settings.general.max_acquisition_time
     give_up = limit + GRACE_AFTER_MAX_TIME if limit else None
     start = time.monotonic()
-    bar = tqdm(total=seconds, unit="s", disable=not show_progress, bar_format="{desc}")
+    live = show_progress and sys.stderr.isatty()  # a line rewritten in place on a terminal only
+    bar = tqdm(total=seconds, unit="s", disable=not live, bar_format="{desc}")
+    next_line = start  # into a pipe or a log file: plain lines, one every PLAIN_PROGRESS_INTERVAL
     try:
         while True:
             elapsed = time.monotonic() - start
@@ -258,6 +274,9 @@ def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool) ->
             shown = f"{min(elapsed, seconds):.1f}/{seconds:g} s" if seconds else f"{elapsed:.1f} s"
             frames = " ".join(f"{n}:{s.frames}" + (f"(!{s.problem})" if s.problem else "") for n, s in statuses.items())
             bar.set_description_str(f"recording {shown} | frames {frames}", refresh=True)
+            if show_progress and not live and time.monotonic() >= next_line:
+                print(f"recording {shown} | frames {frames}", file=sys.stderr, flush=True)
+                next_line += PLAIN_PROGRESS_INTERVAL
             if seconds is not None and elapsed >= seconds:
                 return
             # A camera out of reach ("lost") is not a stopped camera: its agent records on, so keep waiting for it.

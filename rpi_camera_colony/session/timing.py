@@ -20,6 +20,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import pandas as pd
 
+from rpi_camera_colony.cli_help import HelpFormatter
 from rpi_camera_colony.clock import fit_clock
 from rpi_camera_colony.exc import SessionDataError
 from rpi_camera_colony.files import KIND_CLOCK
@@ -291,7 +292,9 @@ def format_report(report: dict[str, Any]) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     """``rcc_report SESSION_DIR``: print the timing report of every recording in the folder (or of the one chosen);
     exit 1 if anything was flagged, 2 if unreadable."""
-    parser = argparse.ArgumentParser(prog="rcc_report", description="Timing report of a recorded RCC session.")
+    parser = argparse.ArgumentParser(
+        prog="rcc_report", description="Timing report of a recorded RCC session.", formatter_class=HelpFormatter
+    )
     parser.add_argument("session_dir", help="the session folder ({remote_data_path}/{group}/{name})")
     parser.add_argument(
         "--acquisition-time",
