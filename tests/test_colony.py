@@ -235,3 +235,25 @@ def test_log_to_console_from_the_python_api(colony_config: Callable[..., Path], 
     assert result.returncode == 0, result.stderr
     assert ("all 1 camera(s) recording" in result.stderr) == to_console, result.stderr
     assert ("cam0" in result.stderr) == to_console
+
+
+def test_each_simulated_camera_draws_its_own_id(colony_config: Callable[..., Path]) -> None:
+    """Found: two simulated cameras at the same settings wrote byte-identical videos, so a mix-up of cameras could
+    not be seen in the data. Each frame now carries its camera's id beside its frame number."""
+    import time
+
+    from rpi_camera_colony.acquisition.cameras.simulated import camera_id
+    from rpi_camera_colony.testing import read_camera_ids, read_frame_indices
+
+    with Conductor(config_file=colony_config(cameras=2, framerate=30)) as conductor:
+        conductor.start_acquisition()
+        time.sleep(0.5)  # the length of the recording
+        conductor.stop_acquisition()
+        folder = conductor.session_folder()
+    session = read_session_data(folder)
+    videos = {name: folder / session[name]["video_file_h264"] for name in ("cam0", "cam1")}
+    for name, video in videos.items():
+        assert read_camera_ids(video) == {camera_id(name)}
+        assert read_frame_indices(video) == session[name]["timestamps.ttl.out"]["frame_index"].tolist()
+    assert camera_id("cam0") != camera_id("cam1")
+    assert videos["cam0"].read_bytes()[:4096] != videos["cam1"].read_bytes()[:4096]

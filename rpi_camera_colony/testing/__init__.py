@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from rpi_camera_colony.acquisition.cameras.simulated import read_frame_index
+from rpi_camera_colony.acquisition.cameras.simulated import read_camera_id, read_frame_index
 from rpi_camera_colony.clock import CameraClock
 
 
@@ -102,6 +102,15 @@ def read_frame_indices(video_file: Union[str, Path]) -> list[int]:
             luma = frame.to_ndarray(format="gray")
             indices.append(read_frame_index(luma))
     return indices
+
+
+def read_camera_ids(video_file: Union[str, Path]) -> set[int]:
+    """Decode a simulated camera's raw H.264 file and return the camera ids drawn into its frames (one, for a file
+    of one camera: :func:`rpi_camera_colony.acquisition.cameras.simulated.camera_id` of its name)."""
+    import av
+
+    with av.open(str(video_file), format="h264") as container:
+        return {read_camera_id(frame.to_ndarray(format="gray")) for frame in container.decode(video=0)}
 
 
 def assert_session_complete(session: Mapping[str, Mapping[str, Any]], cameras: list[str], session_dir: Path) -> None:

@@ -2,7 +2,9 @@
 
 Frames are produced on a monotonic schedule at the configured framerate and stamped with their capture time. Each
 frame carries its sensor frame number as a 32-bit barcode across the top of the picture (see
-:func:`draw_frame_index` / :func:`read_frame_index`), so a test can decode the video and check every frame.
+:func:`draw_frame_index` / :func:`read_frame_index`), so a test can decode the video and check every frame, and
+below it the camera's own number (:func:`camera_id` of its name, :func:`read_camera_id`), so no two cameras'
+videos are alike.
 
 Like a real camera, the sensor fills a small pool of buffers (:data:`BUFFER_COUNT`, picamera2's default for video)
 that the encoder drains: a short hiccup of the encoder is absorbed, but when it falls more than the pool behind,
@@ -16,6 +18,7 @@ import logging
 import os
 import threading
 import time
+import zlib
 from collections import deque
 from fractions import Fraction
 from typing import Any, Optional
@@ -65,27 +68,47 @@ def _band_height(height: int) -> int:
     return max(8, height // 16)
 
 
-def draw_frame_index(luma: np.ndarray, index: int) -> None:
-    """Draw ``index`` as a 32-block barcode across the top band of a luma (Y) plane, in place."""
+def _draw_code(luma: np.ndarray, value: int, band_number: int) -> None:
     height, width = luma.shape
     block = width // INDEX_BITS
     band = _band_height(height)
+    top = band * band_number
     for bit in range(INDEX_BITS):
-        value = _LIGHT if (index >> (INDEX_BITS - 1 - bit)) & 1 else _DARK
-        luma[:band, bit * block : (bit + 1) * block] = value
+        shade = _LIGHT if (value >> (INDEX_BITS - 1 - bit)) & 1 else _DARK
+        luma[top : top + band, bit * block : (bit + 1) * block] = shade
+
+
+def _read_code(luma: np.ndarray, band_number: int) -> int:
+    height, width = luma.shape
+    block = width // INDEX_BITS
+    band = _band_height(height)
+    top = band * band_number
+    rows = luma[top + band // 4 : top + band - band // 4]
+    value = 0
+    for bit in range(INDEX_BITS):
+        cells = rows[:, bit * block + block // 4 : (bit + 1) * block - block // 4]
+        value = (value << 1) | int(float(cells.mean()) > 128)
+    return value
+
+
+def draw_frame_index(luma: np.ndarray, index: int) -> None:
+    """Draw ``index`` as a 32-block barcode across the top band of a luma (Y) plane, in place."""
+    _draw_code(luma, index, 0)
 
 
 def read_frame_index(luma: np.ndarray) -> int:
     """Read back the frame number drawn by :func:`draw_frame_index` from a decoded luma plane."""
-    height, width = luma.shape
-    block = width // INDEX_BITS
-    band = _band_height(height)
-    rows = luma[band // 4 : band - band // 4]
-    index = 0
-    for bit in range(INDEX_BITS):
-        cells = rows[:, bit * block + block // 4 : (bit + 1) * block - block // 4]
-        index = (index << 1) | int(float(cells.mean()) > 128)
-    return index
+    return _read_code(luma, 0)
+
+
+def camera_id(name: str) -> int:
+    """The 32-bit number a simulated camera named ``name`` draws into every frame (below the frame number)."""
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def read_camera_id(luma: np.ndarray) -> int:
+    """Read back the camera's :func:`camera_id` from a decoded luma plane of a simulated camera's frame."""
+    return _read_code(luma, 1)
 
 
 class SimulatedCamera(CameraBackend):
@@ -133,6 +156,8 @@ class SimulatedCamera(CameraBackend):
             luma = luma[::-1, :]
         frame = np.empty((height * 3 // 2, width), dtype=np.uint8)
         frame[:height] = np.clip(luma, _DARK, _LIGHT).astype(np.uint8)
+        # which camera this is, so that the videos of two cameras at the same settings differ and a mix-up shows
+        _draw_code(frame[:height], camera_id(settings.name), 1)
         quarter = height // 4  # yuv420p: U then V, each width*height/4 bytes = height/4 rows of this array
         if settings.color_effects is None:  # colour: a gentle blue-yellow gradient
             frame[height : height + quarter] = (96 + 64 * x[:quarter] / max(1, width - 1)).astype(np.uint8)
@@ -217,7 +242,7 @@ class SimulatedCamera(CameraBackend):
         height = settings.resolution[1]
         frame = base.copy()
         luma = frame[:height]
-        band = _band_height(height)
+        band = 2 * _band_height(height)  # below the frame number and the camera id
         bar = max(4, settings.resolution[0] // 80)
         pending: deque[FrameInfo] = deque()
         slot = 0
