@@ -248,6 +248,12 @@ def test_full_disk_is_reported_and_recorded_data_kept(
         assert status.problem and "No space left on device" in status.problem
         summaries = conductor.stop_acquisition()
         folder = conductor.session_folder()
+        # a full disk is a condition to report, not a defect: no traceback (found: one on the console)
+        said = "\n".join(record["msg"] for record in conductor.remote_log_records("cam0"))
+        assert "No space left on device" in said and "Traceback" not in said
+        processes = dict(conductor._processes)
+    # the agent was closed, not crashed (found: it exited with code 1 after a camera error)
+    assert all(process.wait(10) == 0 for process in processes.values())
     assert summaries["cam0"]["status"] == "failed" and "No space left" in summaries["cam0"]["stop_reason"]
     video = next(folder.glob("*.cam0.*.rcc.video.h264"))
     frames = read_frame_indices(video)[:-2]  # the last frame was cut off by the full disk (and concealed)

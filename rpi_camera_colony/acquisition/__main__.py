@@ -228,7 +228,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         logger.error("%s", err)
         agent.close()
         return 1
-    return 1 if agent.agent.error else 0
+    # on its own (--auto-start) the exit code says how the recording went; a conductor learns that from its replies
+    return 1 if args.auto_start and agent.agent.error else 0
 
 
 if __name__ == "__main__":

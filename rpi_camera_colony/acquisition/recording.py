@@ -181,7 +181,7 @@ class Recording:
             raise OSError(f"cannot create the data folder {files.folder}: {err.strerror}") from None
         try:
             # Every frame and then its row reach the OS at once: after a crash or on a full disk they agree to a frame.
-            self._video = SyncedFile(files.video, binary=True, buffered=False)
+            self._video = SyncedFile(files.video, buffered=False, whole_writes=True)
             self._ttl_out = CsvFile(files.ttl_out, TTL_OUT_COLUMNS, flush_rows=True)
             self._ttl_in = CsvFile(files.ttl_in, TTL_IN_COLUMNS)
             self._clock_csv = CsvFile(files.clock, CLOCK_COLUMNS)

@@ -42,51 +42,85 @@ __all__ = [
 ]  # fmt: skip
 
 
+#: Bytes a buffered file gathers before handing them to the operating system (the syncer hands them over sooner).
+BUFFER_BYTES = 64 * 1024
+
+
 class SyncedFile:
     """A file written by one thread and flushed + fsync'ed by a :class:`DataSyncer` from another.
 
-    ``buffered=False`` (binary only) hands every write to the operating system at once: what a killed process
-    wrote is in the file. The video is written so, and its frames' rows are flushed row by row
-    (``CsvFile(flush_rows=True)``) right after each frame: the two files then differ by at most one frame after a
-    SIGKILL or on a full disk (with Python's buffers they differed by up to a second).
+    Writes go to the operating system through an unbuffered file: ``buffered=False`` hands each write over at once,
+    so what a killed process wrote is in the file (the video is written so, and its frames' rows right after each
+    frame: the two then differ by at most one frame after a SIGKILL or on a full disk); ``buffered=True`` gathers
+    up to :data:`BUFFER_BYTES` first. With ``whole_writes`` a write that fails part way (a full disk) is cut back
+    off the file, so that it never ends in half a row; nothing that failed is tried again later.
     """
 
-    def __init__(self, path: Path, *, binary: bool, buffered: bool = True) -> None:
+    def __init__(self, path: Path, *, buffered: bool = True, whole_writes: bool = False) -> None:
         self.path = path
         # Kept open for the whole recording and closed in close(), so no context manager here.
-        if binary:
-            self._raw: Any = open(path, "xb", buffering=-1 if buffered else 0)  # noqa: SIM115
-        else:
-            self._raw = open(path, "x", newline="", encoding="utf-8")  # noqa: SIM115
+        self._raw: Any = open(path, "xb", buffering=0)  # noqa: SIM115
+        self._buffered = buffered
+        self._whole_writes = whole_writes
+        self._pending = bytearray()
         self._lock = threading.Lock()
-        self.bytes_written = 0
+        self.bytes_written = 0  #: bytes in the file
         self.closed = False
+        self.failed: Optional[OSError] = None  #: the first write error: the file lacks what was written after it
 
-    def write(self, data: Any) -> None:
-        """Write all of ``data``.
+    def write(self, data: bytes) -> None:
+        """Write all of ``data`` (at once, or with the next flush when buffered).
 
         Raises:
-            OSError: e.g. a full disk; ``bytes_written`` counts only what was written.
+            OSError: e.g. a full disk; ``bytes_written`` counts only what is in the file.
         """
         with self._lock:
-            view = memoryview(data) if isinstance(data, (bytes, bytearray, memoryview)) else None
-            if view is None or not isinstance(self._raw, io.RawIOBase):
-                self._raw.write(data)
-                self.bytes_written += len(data)
-                return
+            if self._buffered:
+                self._pending += data
+                if len(self._pending) >= BUFFER_BYTES:
+                    self._flush_locked()
+            else:
+                self._write_locked(memoryview(data))
+
+    def _write_locked(self, view: memoryview) -> None:
+        start = self.bytes_written
+        try:
             while view:  # an unbuffered file may take part of it (a disk filling up)
                 done = self._raw.write(view)
                 if not done:
-                    raise OSError(errno.ENOSPC, "no space left on device (write took nothing)", str(self.path))
+                    raise OSError(errno.ENOSPC, "No space left on device (the write took nothing)", str(self.path))
                 self.bytes_written += done
                 view = view[done:]
+        except OSError as err:
+            self.failed = self.failed or err
+            if self._whole_writes and self.bytes_written != start:
+                with contextlib.suppress(OSError):  # the write's own error is the one to report
+                    os.ftruncate(self._raw.fileno(), start)
+                    self._raw.seek(start)
+                    self.bytes_written = start
+            raise
+
+    def _flush_locked(self) -> None:
+        if self._pending:
+            data, self._pending = bytes(self._pending), bytearray()  # dropped even if it fails: never half again
+            self._write_locked(memoryview(data))
+
+    def flush(self) -> None:
+        """Hand what is buffered to the operating system.
+
+        Raises:
+            OSError: e.g. a full disk.
+        """
+        with self._lock:
+            if not self.closed:
+                self._flush_locked()
 
     def sync(self) -> None:
-        """Flush Python's buffer (under the lock) and fsync (outside it, so writers are not held up by the disk)."""
+        """Flush (under the lock) and fsync (outside it, so writers are not held up by the disk)."""
         with self._lock:
             if self.closed:
                 return
-            self._raw.flush()
+            self._flush_locked()
             fd = self._raw.fileno()
         try:
             os.fsync(fd)
@@ -96,28 +130,33 @@ class SyncedFile:
             logger.debug("fsync of %s skipped: closed meanwhile", self.path)
 
     def close(self) -> None:
-        """Flush, fsync and close; the file is closed even when the flush fails (e.g. a full disk), then it raises."""
+        """Flush, fsync and close; the file is closed even when this fails (e.g. a full disk).
+
+        Raises:
+            OSError: if the last flush failed, or an earlier write did (the file is incomplete).
+        """
         with self._lock:
             if self.closed:
                 return
             self.closed = True
             try:
-                self._raw.flush()
+                self._flush_locked()
                 os.fsync(self._raw.fileno())
             finally:
                 with contextlib.suppress(OSError):  # the flush error above is the one to report
                     self._raw.close()
+            if self.failed is not None:
+                raise self.failed
 
 
 class CsvFile(SyncedFile):
-    """A CSV file with a header row; ``flush_rows`` hands each row to the operating system as it is written."""
+    """A CSV file with a header row, written in whole rows only; ``flush_rows`` hands each row to the operating
+    system as it is written."""
 
     def __init__(self, path: Path, columns: Iterable[str], *, flush_rows: bool = False) -> None:
-        super().__init__(path, binary=False)
-        self.flush_rows = flush_rows
+        super().__init__(path, buffered=not flush_rows, whole_writes=True)
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n")
-        self.rows = 0
         self._write_line(list(columns))
 
     def _write_line(self, values: list[Any]) -> None:
@@ -125,19 +164,16 @@ class CsvFile(SyncedFile):
         text = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
-        self.write(text)
+        self.write(text.encode("utf-8"))
 
     def write_row(self, *values: Any) -> None:
         """Write one row.
 
         Raises:
-            OSError: when ``flush_rows`` and the row cannot be handed to the operating system (e.g. a full disk).
+            OSError: when the row cannot be handed to the operating system (e.g. a full disk); the file then holds
+                the rows before it, whole.
         """
         self._write_line(["" if v is None else v for v in values])
-        if self.flush_rows:
-            with self._lock:
-                if not self.closed:
-                    self._raw.flush()
 
 
 class DataSyncer:

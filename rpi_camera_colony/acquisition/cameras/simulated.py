@@ -276,7 +276,9 @@ class SimulatedCamera(CameraBackend):
                 slot += 1
             if encoder is not None:
                 self._write_packets(encoder.encode(None), pending, output, on_frame)
-        except Exception as err:
+        except OSError as err:  # writing the video failed (e.g. a full disk): reported by the agent, no traceback
+            on_error(err)
+        except Exception as err:  # a defect: its traceback is logged
             logger.exception("simulated camera failed")
             on_error(err)
 
