@@ -113,3 +113,20 @@ def test_recordings_that_share_a_name_are_never_mixed(colony_config: Callable[..
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert only.returncode == 0 and only.stdout.count("session: ") == 1 and f"recording of {first}" in only.stdout
+
+
+def test_report_of_an_unfinished_recording_counts_the_rows_on_disk(tmp_path: Path) -> None:
+    """Found: a recording whose final metadata could not be written (full disk) was reported as 'written 0' though
+    its frames and rows were on disk."""
+    from rpi_camera_colony.session import timing_report
+
+    stem = tmp_path / "a.cam.20260101_000000.rcc"
+    metadata = {"status": "recording", "frames": {"written": 0}, "settings": {"framerate": 30}}
+    Path(f"{stem}.metadata.json").write_text(json.dumps(metadata))
+    rows = "".join(f"{33333 * i},{33333 * i},{i / 30},{i},100,{int(i == 0)},\n" for i in range(90))
+    Path(f"{stem}.timestamps.ttl.out.csv").write_text(
+        "timestamp_frame,timestamp_ttl,sys_time,frame_index,frame_bytes,keyframe,timestamp_conductor\n" + rows
+    )
+    report = timing_report(tmp_path)
+    assert report["cameras"]["cam"]["written"] == 90
+    assert any("did not finish cleanly (status recording" in flag for flag in report["flags"])

@@ -208,6 +208,8 @@ def timing_report(session_dir: PathLike, *, acquisition_time: Optional[str] = No
         if period_us:
             periods.append(period_us)
         written = int(frames.get("written", len(table) if table is not None else 0))
+        if table is not None and meta.get("status") not in ("stopped", "failed"):
+            written = len(table)  # an unfinished recording's metadata has no final counts: the rows on disk do
         dropped = int(frames.get("dropped", 0))
         expected = written + dropped
         if table is not None and len(table) > 1 and period_us:
