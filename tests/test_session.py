@@ -89,7 +89,7 @@ def test_recordings_that_share_a_name_are_never_mixed(colony_config: Callable[..
             conductor.start_acquisition()
             time.sleep(1.1)  # the length of the recording; the next start is a second later (its own time stamp)
             conductor.stop_acquisition()
-            stamps.append(conductor.acquisition_time)
+            stamps.append(conductor.file_time)
     folder = data_dir / "twice" / "twice__same"
     first, second = stamps
     assert first != second and recordings(folder) == {first: ["cam0", "cam1", "cam2"], second: ["cam1"]}

@@ -221,7 +221,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                 agent.close()
                 return 2
             agent.configure(settings)
-            agent.start(acquisition_name=name, acquisition_time=now, acquisition_group=group)
+            # the original's acquisition_time: the name's part after '__', else the date stamp
+            label = GeneralSettings(acquisition_name=name).name_time or now
+            agent.start(acquisition_name=name, acquisition_time=label, acquisition_group=group, file_time=now)
         # with --auto-start there is no conductor to wait for: the process ends with its recording
         agent.run(exit_after_recording=args.auto_start)
     except ColonyError as err:

@@ -102,6 +102,7 @@ class PiAcquisitionControl:
             backend_factory=backend_factory,
             clock_sync=self.clock_sync,
             on_event=self._camera_event,
+            control_endpoint=(control_address, control_port),
         )
         self.instance_name = self.agent.instance_name
         self.heartbeat_interval = heartbeat_interval
@@ -423,8 +424,9 @@ class PiAcquisitionControl:
     def _begin(self, request_id: str, args: dict[str, Any]) -> None:
         start_at = self._start_at(args)
         names = {key: args.get(key, "") for key in ("acquisition_name", "acquisition_time", "acquisition_group")}
+        names["file_time"] = args.get("file_time")
         for key, value in names.items():
-            if not isinstance(value, str):
+            if not isinstance(value, str) and not (key == "file_time" and value is None):
                 raise RecordingError(f"{key} = {value!r}: must be text")
         self.agent.start(**names, start_at_us=start_at)
         wait = 0.0 if start_at is None else max(0.0, (start_at - conductor_now_us()) / 1e6)

@@ -16,6 +16,7 @@ and its failures from its own thread through ``on_event``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from typing import Any, Optional
 from rpi_camera_colony.acquisition import backends, disk
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend
 from rpi_camera_colony.acquisition.clock_sync import ClockSync
-from rpi_camera_colony.acquisition.recording import AcquisitionInfo, BackendInfo, Recording
+from rpi_camera_colony.acquisition.recording import AcquisitionInfo, AgentInfo, BackendInfo, Recording
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings
@@ -69,6 +70,7 @@ class CameraAgent:
         clock_sync: the clock synchronisation with a conductor (the network loop's); none: recordings have no
             mapping to a conductor's clock.
         on_event: called from the camera's thread with "first_frame" and "error"; default: errors are logged.
+        control_endpoint: the conductor's address and port, for the metadata (the original's control_stream_*).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class CameraAgent:
         backend_factory: Optional[backends.BackendFactory] = None,
         clock_sync: Optional[ClockSync] = None,
         on_event: Optional[EventCallback] = None,
+        control_endpoint: Optional[tuple[str, int]] = None,
     ) -> None:
         self.instance_name = check_name_part("instance name", instance_name)
         self.data_path = data_path
@@ -95,6 +98,7 @@ class CameraAgent:
         self.clock = clock or CameraClock()
         self.clock_sync = clock_sync or ClockSync(clock=self.clock, send=_unsent)
         self._on_event = on_event or _log_event
+        self._control_endpoint = control_endpoint
         self.state = "idle"
         self.settings: Optional[ControllerSettings] = None
         self.camera: Optional[CameraBackend] = None
@@ -177,9 +181,13 @@ class CameraAgent:
         acquisition_time: str,
         acquisition_group: str = "",
         start_at_us: Optional[int] = None,
+        file_time: Optional[str] = None,
     ) -> Recording:
         """Start recording (returns once the camera runs; the first frame follows at ``start_at_us``, a time on the
         conductor's clock, or within a frame period).
+
+        ``acquisition_time`` is the metadata's (the original's meaning); ``file_time`` the date stamp in the file
+        names (``YYYYmmdd_HHMMSS``; default: now, on this machine's clock).
 
         Raises:
             RecordingError: if not configured, already busy, a name is unusable, the disk is too full (with
@@ -191,24 +199,30 @@ class CameraAgent:
             raise RecordingError(f"already {self.state}: stop first")
         name = check_name_part("acquisition_name", acquisition_name)
         when = check_name_part("acquisition_time", acquisition_time)
+        stamp = check_name_part("file_time", file_time) if file_time else dt.datetime.now().strftime("%Y%m%d_%H%M%S")
         group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
         files = None
         if self.settings.save_data:
             self._check_room(self.settings)
             files = RecordingFiles.create(
-                data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=when
+                data_path=self.data_path, group=group, name=name, instance=self.instance_name, acquisition_time=stamp
             )
         recording = Recording(
             settings=self.settings,
             camera=self.camera,
             ttl=self.ttl,
-            acquisition=AcquisitionInfo(name, group, when),
+            acquisition=AcquisitionInfo(name, group, when, stamp),
             files=files,
             backends=self.backend_info,
             unsupported=self._unsupported,
             on_event=self._on_event,
             clock_sync=self.clock_sync,
             start_at_us=start_at_us,
+            agent=AgentInfo(
+                data_path=self.data_path,
+                control_stream_ip=None if self._control_endpoint is None else self._control_endpoint[0],
+                control_stream_port=None if self._control_endpoint is None else self._control_endpoint[1],
+            ),
         )
         try:
             recording.start()
@@ -330,6 +344,7 @@ class CameraAgent:
             "acquisition_name": recording.acquisition.name,
             "acquisition_group": recording.acquisition.group,
             "acquisition_time": recording.acquisition.time,
+            "file_time": recording.acquisition.file_time,
             "start_sys_time": recording.start_time.get("sys_time"),
         }
 

@@ -1,8 +1,17 @@
 """One recording on one camera: camera + TTL + files, per-frame bookkeeping, metadata.
 
-Metadata file (``*.rcc.metadata.json``) schema, version 1:
+Metadata file (``*.rcc.metadata.json``, keys sorted, indent 4), schema version 2. Written atomically when the
+recording starts (so it exists even if the Pi dies mid-recording) and again, complete, when it stops.
 
-``rcc_metadata_version`` (1), ``instance``, ``acquisition_name``, ``acquisition_group``, ``acquisition_time``,
+The original package's keys, with its meanings: ``instance_name``, ``data_path``, ``acquisition_name``,
+``acquisition_group``, ``acquisition_time`` (as given, else the part of the name after ``__``, else the date stamp),
+``acquisition_settings`` (every setting the conductor sent, general ones patched in, plus ``type``),
+``acquisition_file_base`` (absolute path without date and kind), ``acquisition_files`` (absolute paths under
+``video``, ``ttl.out``, ``ttl.in``, ``metadata``), ``control_stream_ip``, ``control_stream_port``, ``framerate``,
+``resolution``, ``save_data``, ``mac_address``.
+
+This package's: ``rcc_metadata_version`` (2; 1 lacked the original's keys and held the date stamp in
+``acquisition_time``), ``instance``, ``file_time`` (the date stamp in the file names),
 ``status`` ("recording" while running, then "stopped" or "failed"), ``stop_reason`` ("requested",
 "max_acquisition_time", "error: ...", "agent shutdown"), ``host`` (hostname, platform, machine), ``versions``
 (rpi_camera_colony, python, numpy, pyzmq, av), ``backend`` (camera, ttl and why each was chosen), ``settings``
@@ -23,6 +32,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -47,7 +57,7 @@ from rpi_camera_colony.exc import BackendError, RecordingError
 
 logger = logging.getLogger(__name__)
 
-METADATA_VERSION = 1
+METADATA_VERSION = 2
 MAX_DROP_POSITIONS = 1000
 
 
@@ -68,7 +78,23 @@ def host_info() -> dict[str, str]:
 class AcquisitionInfo:
     name: str
     group: str
-    time: str
+    time: str  #: acquisition_time as the original defined it (given, the name's part after '__', or the stamp)
+    file_time: str  #: the date stamp in the file names
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """What the agent knows about itself that the original's metadata carried."""
+
+    data_path: str = ""
+    control_stream_ip: Optional[str] = None
+    control_stream_port: Optional[int] = None
+
+
+def mac_address() -> str:
+    """This machine's hardware address, as ``aa:bb:cc:dd:ee:ff``."""
+    node = uuid.getnode()
+    return ":".join(f"{(node >> shift) & 0xFF:02x}" for shift in range(40, -8, -8))
 
 
 @dataclass(frozen=True)
@@ -99,8 +125,10 @@ class Recording:
         clock_sync: ClockSync,
         start_at_us: Optional[int] = None,
         sync_interval: float = 1.0,
+        agent: AgentInfo = AgentInfo(),
     ) -> None:
         self.settings = settings
+        self.agent = agent
         self.camera = camera
         self.ttl = ttl
         self.acquisition = acquisition
@@ -355,14 +383,38 @@ class Recording:
             "files": files,
         }
 
+    def original_metadata(self) -> dict[str, Any]:
+        """The original's top-level keys, with the original's meanings (its users' analysis code reads them)."""
+        files = self.files
+        base = None if files is None else str(files.folder / ".".join(files.stem.split(".")[:2]))
+        paths = {} if files is None else {
+            "video": str(files.video), "ttl.out": str(files.ttl_out), "ttl.in": str(files.ttl_in),
+            "metadata": str(files.metadata),
+        }  # fmt: skip
+        return {
+            "instance_name": self.settings.name,
+            "data_path": self.agent.data_path,
+            "acquisition_settings": {"type": "config", **self.settings.to_dict()},
+            "acquisition_file_base": base,
+            "acquisition_files": paths,
+            "control_stream_ip": self.agent.control_stream_ip,
+            "control_stream_port": self.agent.control_stream_port,
+            "framerate": self.settings.framerate,
+            "resolution": list(self.settings.resolution),
+            "save_data": self.settings.save_data,
+            "mac_address": mac_address(),
+        }
+
     def metadata(self) -> dict[str, Any]:
         files = self.files
         return {
+            **self.original_metadata(),
             "rcc_metadata_version": METADATA_VERSION,
             "instance": self.settings.name,
             "acquisition_name": self.acquisition.name,
             "acquisition_group": self.acquisition.group,
             "acquisition_time": self.acquisition.time,
+            "file_time": self.acquisition.file_time,
             "status": self.status,
             "stop_reason": self.stop_reason,
             "host": host_info(),

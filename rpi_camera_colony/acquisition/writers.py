@@ -234,7 +234,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     Raises:
         OSError: if neither way works.
     """
-    text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
+    text = json.dumps(data, indent=4, sort_keys=True, default=str) + "\n"
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as handle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Optional
 
 #: picamera attributes that the original spec listed as "might work" and that pass through to the camera backend.
@@ -54,13 +55,26 @@ class GeneralSettings:
     ssh_options: tuple[str, ...] = ()
     ssh_connect_timeout: float = 10.0
     use_sudo: bool = False
+    calibration_framerate: int = 2
+    #: what separates the group from the rest of ``acquisition_name`` (the original Conductor's argument)
+    acquisition_group_divider: str = "__"
 
     @property
     def group(self) -> str:
         """The group folder: ``acquisition_group``, or else the part of ``acquisition_name`` before ``__``."""
         if self.acquisition_group:
             return self.acquisition_group
-        return self.acquisition_name.split("__")[0] if "__" in self.acquisition_name else ""
+        divider = self.acquisition_group_divider
+        return self.acquisition_name.split(divider)[0] if divider and divider in self.acquisition_name else ""
+
+    @property
+    def name_time(self) -> str:
+        """The original's ``acquisition_time`` when none is given: the part of ``acquisition_name`` after ``__``
+        (empty for a name without it; the conductor then uses the date stamp)."""
+        divider = self.acquisition_group_divider
+        if not divider or divider not in self.acquisition_name:
+            return ""
+        return self.acquisition_name.split(divider, 1)[1]
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,32 @@ class ColonySettings:
         general = dataclasses.replace(self.general, **changes)
         controllers = patch_controllers(general, self.controllers)
         return dataclasses.replace(self, general=general, controllers=controllers)
+
+    def for_calibration(self) -> ColonySettings:
+        """A copy in calibration mode: every camera at ``calibration_framerate`` (the original's
+        ``run_for_calibration``), everything else as configured."""
+        rate = self.general.calibration_framerate
+        return dataclasses.replace(
+            self, controllers={n: dataclasses.replace(c, framerate=rate) for n, c in self.controllers.items()}
+        )
+
+    def as_mapping(self) -> Mapping[str, Any]:
+        """The settings in the shape of the original's config dict, read-only: ``["general"][key]``,
+        ``["controllers"][name][key]``, ... (picamera attributes given in the file sit beside the other keys)."""
+
+        def section(settings: Any) -> Mapping[str, Any]:
+            values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+            extras = dict(values.pop("camera_extras", ()))
+            return MappingProxyType({**values, **extras})
+
+        return MappingProxyType(
+            {
+                "general": section(self.general),
+                "log": section(self.log),
+                "control": section(self.control),
+                "controllers": MappingProxyType({n: section(c) for n, c in self.controllers.items()}),
+            }
+        )
 
     def only(self, names: list[str]) -> ColonySettings:
         """A copy limited to the named controllers (in that order)."""

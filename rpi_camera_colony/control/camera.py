@@ -117,6 +117,7 @@ class RemoteAcquisitionControl:
         acquisition_name: str,
         acquisition_time: str,
         acquisition_group: str,
+        file_time: Optional[str] = None,
         start_at_us: Optional[int] = None,
         timeout: Optional[float] = None,
     ) -> CommandStatus:
@@ -125,6 +126,8 @@ class RemoteAcquisitionControl:
             "acquisition_time": acquisition_time,
             "acquisition_group": acquisition_group,
         }
+        if file_time is not None:
+            args["file_time"] = file_time
         if start_at_us is not None:
             args["start_at_us"] = start_at_us
         return self.send("start", args, timeout)

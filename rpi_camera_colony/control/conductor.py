@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, Optional, Union
 
@@ -87,6 +88,15 @@ class Conductor:
         cameras: Optional[Iterable[str]] = None,
         connect: bool = True,
         attach: bool = False,
+        acquisition_time: Optional[str] = None,
+        acquisition_group_divider: str = "__",
+        run_for_calibration: bool = False,
+        logging_stream_callback: Optional[Callable[[str], None]] = None,
+        debug: bool = False,
+        auto_init: bool = False,
+        auto_init_remote: bool = True,
+        delay_for_networking: Optional[float] = None,
+        delay_for_remote_instance: Optional[float] = None,
     ) -> None:
         source = config_file if config_file is not None else settings_file
         if settings is None:
@@ -95,13 +105,30 @@ class Conductor:
             settings = load_config(source)
         if cameras is not None:
             settings = settings.only(list(cameras))
-        changes: dict[str, Any] = {}
+        changes: dict[str, Any] = {"acquisition_group_divider": acquisition_group_divider}
         if acquisition_name:
             changes["acquisition_name"] = acquisition_name
         if acquisition_group is not None:
             changes["acquisition_group"] = acquisition_group
-        if changes:
-            settings = settings.replace_general(**changes)
+        if acquisition_time is not None:
+            changes["acquisition_time"] = check_name_part("acquisition_time", acquisition_time)
+        settings = settings.replace_general(**changes)
+        if run_for_calibration:
+            settings = settings.for_calibration()
+        for name, value in (("delay_for_networking", delay_for_networking),
+                            ("delay_for_remote_instance", delay_for_remote_instance)):  # fmt: skip
+            if value is not None:
+                warnings.warn(
+                    f"Conductor({name}=...) is no longer needed and has no effect: the conductor waits for each "
+                    "agent's hello and acknowledgements instead of sleeping",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+        if debug:
+            logging.getLogger("rpi_camera_colony").setLevel(logging.DEBUG)
+        self.auto_init = auto_init  #: stored as the original did (it had no effect there either)
+        self.run_for_calibration = run_for_calibration
+        connect = connect and auto_init_remote
         check_name_part("acquisition_name", settings.general.acquisition_name)
         if settings.general.group:
             check_name_part("acquisition_group", settings.general.group)
@@ -114,7 +141,9 @@ class Conductor:
         self._launcher_names = check_launchers(dict(settings.controllers), settings.control.address)
         self.taken_over: dict[str, dict[str, Any]] = {}  #: cameras whose running recording this conductor adopted
 
-        self.links = AgentLinks(require_same_version=settings.control.require_same_version)
+        self.links = AgentLinks(
+            require_same_version=settings.control.require_same_version, log_callback=logging_stream_callback
+        )
         self._processes: dict[str, AgentProcess] = {}
         self._launchers: dict[str, Launcher] = {}
         self._log_handlers: list[logging.Handler] = []  #: the handlers this conductor added (removed at cleanup)
@@ -124,7 +153,9 @@ class Conductor:
         self._connected = False
         self._cleaned_up = False
         self.acquiring = False
+        #: the last start's acquisition_time as the original defined it (see start_acquisition)
         self.acquisition_time: Optional[str] = None
+        self.file_time: Optional[str] = None  #: the last start's date stamp in its file names (YYYYmmdd_HHMMSS)
         self.last_summaries: dict[str, dict[str, Any]] = {}
         self.start_replies: dict[str, Reply] = {}
         self.start_at_us: Optional[int] = None
@@ -154,8 +185,14 @@ class Conductor:
         return self.settings.general.group
 
     @property
-    def config_data(self) -> ColonySettings:
-        return self.settings
+    def config_data(self) -> Mapping[str, Any]:
+        """The settings in the original's shape, read-only: ``config_data["general"]["acquisition_name"]``,
+        ``config_data["controllers"][name]["framerate"]``, ... (the typed settings are :attr:`settings`)."""
+        return self.settings.as_mapping()
+
+    def initialise_acquisition_conductors(self) -> None:
+        """The original's name for :meth:`connect` (with ``auto_init_remote=False`` nothing is started before it)."""
+        self.connect()
 
     @property
     def active(self) -> bool:
@@ -318,6 +355,7 @@ class Conductor:
             acquisition_name=str(first.get("acquisition_name")), acquisition_group=str(first.get("acquisition_group"))
         )
         self.acquisition_time = str(first.get("acquisition_time"))
+        self.file_time = str(first.get("file_time") or first.get("acquisition_time"))
         self.taken_over = dict(recording)
         self.acquiring = True
         idle = sorted(set(self.controllers) - set(recording))
@@ -355,8 +393,15 @@ class Conductor:
                 acquisition_name=check_name_part("acquisition_name", acquisition_name)
             )
         general = self.settings.general
+        # The files of this start are stamped with its date and time (so a folder can hold several starts); the
+        # metadata's acquisition_time follows the original rule: given, else the part of the name after '__',
+        # else that stamp.
+        self.file_time = datestr()
         configured_time = general.acquisition_time
-        self.acquisition_time = configured_time if configured_time not in ("", "dummy_time") else datestr()
+        if configured_time not in ("", "dummy_time"):
+            self.acquisition_time = configured_time
+        else:
+            self.acquisition_time = general.name_time or self.file_time
         delay = self.settings.control.start_delay
         timeout = self.settings.control.command_timeout + FIRST_FRAME_TIMEOUT + delay
         self.start_at_us = conductor_now_us() + round(delay * 1e6)
@@ -368,6 +413,7 @@ class Conductor:
             statuses[name] = rc.start(
                 acquisition_name=general.acquisition_name,
                 acquisition_time=self.acquisition_time,
+                file_time=self.file_time,
                 acquisition_group=group,
                 start_at_us=self.start_at_us,
                 timeout=timeout,

@@ -36,8 +36,11 @@ class AgentLinks:
         require_same_version: refuse agents that run another rpi_camera_colony version.
     """
 
-    def __init__(self, *, require_same_version: bool = True) -> None:
+    def __init__(
+        self, *, require_same_version: bool = True, log_callback: Optional[Callable[[str], None]] = None
+    ) -> None:
         self.require_same_version = require_same_version
+        self.log_callback = log_callback  #: called with every remote log line (the original's logging_stream_callback)
         self.controllers: dict[str, RemoteAcquisitionControl] = {}
         self.server: Optional[ControlServer] = None
         self.closing = False
@@ -181,6 +184,11 @@ class AgentLinks:
         level = levelno if isinstance(levelno, int) else named if isinstance(named, int) else logging.INFO
         extra = {"camera": instance, "remote_created": record.get("created")}
         remote_logger.getChild(instance).log(level, "[%s] %s", instance, record["msg"], extra=extra)
+        if self.log_callback is not None:
+            try:
+                self.log_callback(f"{instance} {record['level']} {record['msg']}")
+            except Exception:  # the caller's callback must not break the network thread
+                logger.exception("logging_stream_callback failed")
 
     def on_agent_exit(self, instance: str, code: Optional[int], detail: str, started: bool) -> None:
         rc = self.controllers[instance]

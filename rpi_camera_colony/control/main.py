@@ -68,6 +68,12 @@ def build_parser(
         "conductor that started them crashed), follow it and stop it at -t or Ctrl-C",
     )
     parser.add_argument("--stop", action="store_true", help="like --attach, but stop the recording at once")
+    parser.add_argument(
+        "--calibration",
+        action="store_true",
+        help="calibration mode: every camera at [general] calibration_framerate (2 fps unless set), for checkerboard "
+        "videos; files are named and stored as any recording",
+    )
     parser.add_argument("--debug", "-d", action="store_true", help="show debug messages")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. when logging to a file)")
     return parser
@@ -156,6 +162,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     return run(build_parser().parse_args(argv))
 
 
+def calibration_main(argv: Optional[list[str]] = None) -> int:
+    """``rcc_calibration``: ``rcc_conductor --calibration`` (the original's entry point)."""
+    parser = build_parser(prog="rcc_calibration", description="RPi Camera Colony: record a calibration video.")
+    return run(parser.parse_args(["--calibration", *(sys.argv[1:] if argv is None else argv)]))
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out parsed ``rcc_conductor`` arguments; the exit code."""
     if args.check:
@@ -194,7 +206,11 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C
     try:
         conductor = Conductor(
-            settings=settings, acquisition_name=args.acquisition_name, cameras=args.camera, attach=attach
+            settings=settings,
+            acquisition_name=args.acquisition_name,
+            cameras=args.camera,
+            attach=attach,
+            run_for_calibration=args.calibration,
         )
     except ColonyError as err:
         print(f"rcc_conductor: {err}", file=sys.stderr)
