@@ -68,6 +68,8 @@ def test_the_original_conductor_flow(colony_config: Callable[..., Path], data_di
         assert meta["acquisition_file_base"] == str(folder / f"mouse1__s1.{name}")
         assert files["video"].startswith(meta["acquisition_file_base"] + ".")
         assert meta["file_time"] in files["video"]  # file names keep the per-recording date stamp
+        # found by a newcomer: the log said "chosen by argument" for a backend the config chose
+        assert meta["backend"]["camera_reason"] == "camera backend 'simulated' chosen by config"
     text = (folder / Path(metadata["cam0"]["acquisition_files"]["metadata"]).name).read_text()
     assert (
         list(json.loads(text)) == sorted(json.loads(text)) and '\n    "acquisition_files"' in text

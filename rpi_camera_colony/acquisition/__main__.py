@@ -36,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", "-v", action="version", version=__version__)
-    general = parser.add_argument_group("General")
+    general = parser.add_argument_group("accepted for compatibility with the original")
     general.add_argument("--print-interval", "-pi", type=float, default=0.5, help="accepted for compatibility; unused")
-    agent = parser.add_argument_group("PiAcquisitionControl")
+    agent = parser.add_argument_group("the agent")
     agent.add_argument("--instance-name", "-id", default=_default_instance(), help="name of this camera")
     agent.add_argument("--data-path", "-p", default=DEFAULTS.remote_data_path, help="where to store recordings")
     agent.add_argument("--acquisition-name", "-n", default=None, help="name of the recording (--auto-start)")
@@ -77,8 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FOLDER",
         help="encrypt and authenticate with CURVE: this camera's NAME.key_secret and conductor.key are in FOLDER",
     )
-    agent.add_argument("--camera-backend", choices=registry.choices("camera"), default=None)
-    agent.add_argument("--ttl-backend", choices=registry.choices("ttl"), default=None)
+    agent.add_argument(
+        "--camera-backend",
+        choices=registry.choices("camera"),
+        default=None,
+        help="force this camera backend (default: the config's camera_backend, else $RCC_CAMERA_BACKEND, else auto)",
+    )
+    agent.add_argument(
+        "--ttl-backend",
+        choices=registry.choices("ttl"),
+        default=None,
+        help="force this TTL backend (default: the config's ttl_backend, else $RCC_TTL_BACKEND, else auto)",
+    )
     agent.add_argument("--auto-start", "-a", action="store_true", help="record right away without a conductor")
     agent.add_argument("-fps", "--framerate", type=int, default=30, help="framerate (--auto-start, --selftest)")
     agent.add_argument(
@@ -88,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=(1600, 1200),
         metavar=("W", "H"),
-        help="resolution (--auto-start, --selftest)",
+        help="resolution (--auto-start, --selftest; default: 1600 1200)",
     )
     selftest = parser.add_argument_group("Selftest (run on each Pi after setting it up)")
     selftest.add_argument(
@@ -104,9 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="colony config file: test with the settings of camera --instance-name from it (else -fps/-res)",
     )
-    agent.add_argument("-s", "--stream-video", action="store_true", help="accepted for compatibility")
-    agent.add_argument("-sip", "--stream-ip", default="", help="accepted for compatibility")
-    agent.add_argument("-sport", "--stream-port", type=int, default=8001, help="accepted for compatibility")
+    general.add_argument("-s", "--stream-video", action="store_true", help="accepted for compatibility")
+    general.add_argument("-sip", "--stream-ip", default="", help="accepted for compatibility")
+    general.add_argument("-sport", "--stream-port", type=int, default=8001, help="accepted for compatibility")
     return parser
 
 
@@ -221,11 +231,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 agent.close()
                 return 2
             agent.configure(settings)
-            # the original's acquisition_time: the name's part after '__', else the date stamp
-            label = GeneralSettings(acquisition_name=name).name_time or now
-            agent.start(acquisition_name=name, acquisition_time=label, acquisition_group=group, file_time=now)
+            agent.start(acquisition_name=name, acquisition_group=group, file_time=now)
         # with --auto-start there is no conductor to wait for: the process ends with its recording
         agent.run(exit_after_recording=args.auto_start)
+        recording = agent.recording
+        if args.auto_start and recording is not None and recording.files is not None:
+            print(f"files: {recording.files.folder}")
     except ColonyError as err:
         logger.error("%s", err)
         agent.close()

@@ -5,7 +5,7 @@ the conductor's commands, and a test or a script drives it in-process::
 
     with CameraAgent(instance_name="cam0", data_path="/tmp/data", camera_backend="simulated") as agent:
         agent.configure(controller_from_dict({"name": "cam0", "framerate": 30}))
-        recording = agent.start(acquisition_name="test", acquisition_time="20260101_000000")
+        recording = agent.start(acquisition_name="test")
         ...
         summary = agent.stop()
 
@@ -178,7 +178,7 @@ class CameraAgent:
         self,
         *,
         acquisition_name: str,
-        acquisition_time: str,
+        acquisition_time: Optional[str] = None,
         acquisition_group: str = "",
         start_at_us: Optional[int] = None,
         file_time: Optional[str] = None,
@@ -186,8 +186,9 @@ class CameraAgent:
         """Start recording (returns once the camera runs; the first frame follows at ``start_at_us``, a time on the
         conductor's clock, or within a frame period).
 
-        ``acquisition_time`` is the metadata's (the original's meaning); ``file_time`` the date stamp in the file
-        names (``YYYYmmdd_HHMMSS``; default: now, on this machine's clock).
+        ``file_time`` is the date stamp in the file names (``YYYYmmdd_HHMMSS``; default: now, on this machine's
+        clock); ``acquisition_time`` the metadata's, in the original's meaning (default: the part of the name after
+        ``__``, else that stamp).
 
         Raises:
             RecordingError: if not configured, already busy, a name is unusable, the disk is too full (with
@@ -198,8 +199,10 @@ class CameraAgent:
         if self.busy:
             raise RecordingError(f"already {self.state}: stop first")
         name = check_name_part("acquisition_name", acquisition_name)
-        when = check_name_part("acquisition_time", acquisition_time)
         stamp = check_name_part("file_time", file_time) if file_time else dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        if acquisition_time is None:
+            acquisition_time = GeneralSettings(acquisition_name=name).name_time or stamp
+        when = check_name_part("acquisition_time", acquisition_time)
         group = check_name_part("acquisition_group", acquisition_group) if acquisition_group else ""
         files = None
         if self.settings.save_data:
@@ -325,7 +328,7 @@ class CameraAgent:
         limit = self.time_limit()
         if limit is None or now < limit:
             return False
-        logger.warning("max_acquisition_time of %g s reached: stopping", self.max_acquisition_time)
+        logger.info("max_acquisition_time of %g s reached: stopping", self.max_acquisition_time)
         self.stop("max_acquisition_time")
         return True
 

@@ -66,13 +66,9 @@ class AgentArguments:
 
 
 def agent_argv(controller: ControllerSettings, arguments: AgentArguments) -> list[str]:
-    """The agent's command-line arguments for one camera (backends forced by the config are passed on)."""
-    argv = arguments.argv()
-    if controller.camera_backend != "auto":
-        argv += ["--camera-backend", controller.camera_backend]
-    if controller.ttl_backend != "auto":
-        argv += ["--ttl-backend", controller.ttl_backend]
-    return argv
+    """The agent's command-line arguments for one camera. Its backends are chosen from the settings it receives in
+    ``configure`` (so its log says the config chose them)."""
+    return arguments.argv()
 
 
 class AgentProcess(abc.ABC):
