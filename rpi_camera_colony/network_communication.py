@@ -363,6 +363,10 @@ TickHandler = Callable[[float], None]
 UndeliverableHandler = Callable[[str, Optional[str], str], None]
 
 
+#: With port_fallback, how many ports after a busy one are tried (the original moved on to the next free port).
+PORT_TRIES = 50
+
+
 class ControlServer:
     """The conductor's sockets and the one thread that owns them.
 
@@ -392,7 +396,9 @@ class ControlServer:
         on_undeliverable: UndeliverableHandler,
         tick_interval: float = 0.1,
         curve: Optional[CurveServer] = None,
+        port_fallback: bool = False,
     ) -> None:
+        self._port_fallback = port_fallback
         self._on_message = on_message
         self._on_log = on_log
         self._on_tick = on_tick
@@ -428,21 +434,40 @@ class ControlServer:
         self._thread = threading.Thread(target=self._run, name="rcc-control-io", daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def _bind(sock: zmq.Socket[bytes], address: str, port: int, section: str) -> int:
+    def _bind(self, sock: zmq.Socket[bytes], address: str, port: int, section: str) -> int:
+        """Bind ``sock``; with ``port_fallback`` a busy port gives way to the next free one (as in the original),
+        which the agents this conductor starts are told.
+
+        Raises:
+            ColonyError: naming the address and port, and what to do.
+        """
         try:
             if port == 0:
                 return int(sock.bind_to_random_port(endpoint(address, 0).rsplit(":", 1)[0]))
-            sock.bind(endpoint(address, port))
-            return port
-        except zmq.ZMQError as err:
+            try:
+                sock.bind(endpoint(address, port))
+                return port
+            except zmq.ZMQError as err:
+                if err.errno != zmq.EADDRINUSE or not self._port_fallback:
+                    raise
+            taken = int(
+                sock.bind_to_random_port(
+                    endpoint(address, 0).rsplit(":", 1)[0], min_port=port + 1, max_port=port + PORT_TRIES
+                )
+            )
+            logger.warning("%s port %d is in use: listening on port %d instead", section, port, taken)
+            return taken
+        except (zmq.ZMQError, zmq.ZMQBindError) as err:
+            in_use = isinstance(err, zmq.ZMQBindError) or err.errno == zmq.EADDRINUSE
             hint = (
                 "the port is in use (another conductor running?): choose another port or 0 for a free one"
-                if err.errno == zmq.EADDRINUSE
+                + ("" if not self._port_fallback else f", and the next {PORT_TRIES} ports are taken too")
+                if in_use
                 else "this machine has no such address: set it to this machine's IP on the camera network "
                 "(or 127.0.0.1 for simulated cameras)"
             )
-            raise ColonyError(f"cannot listen on {section} {address}:{port}: {err.strerror}; {hint}") from None
+            reason = "Address already in use" if isinstance(err, zmq.ZMQBindError) else err.strerror
+            raise ColonyError(f"cannot listen on {section} {address}:{port}: {reason}; {hint}") from None
 
     def send(self, instance: str, message: dict[str, Any]) -> None:
         """Queue a message for an agent (thread-safe).

@@ -115,3 +115,46 @@ def test_calibration_mode_records_at_2_fps(colony_config: Callable[..., Path], d
         assert done.returncode == 0, done.stderr
         (meta,) = original_reader(data_dir / "cal" / name).values()
         assert meta["framerate"] == 2
+
+
+def test_stream_video_says_it_does_nothing_yet(tmp_path: Path) -> None:
+    """The original's own example config sets stream_video = True: accepted, and said to have no effect yet."""
+    from rpi_camera_colony.config.loading import load_config
+
+    path = tmp_path / "c.config"
+    path.write_text("[general]\n[controllers]\n    [[cam1]]\n        stream_video = True\n")
+    warnings = load_config(path).warnings
+    assert any("controllers.cam1.stream_video = True: this version does not stream video yet" in w for w in warnings)
+    check = subprocess.run(
+        [str(BIN / "rcc_conductor"), "-c", str(path), "--check"], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0 and "does not stream video yet" in check.stdout
+
+
+def test_a_busy_port(colony_config: Callable[..., Path]) -> None:
+    """As the original, a busy control or log port gives way to a free one when this conductor starts every agent;
+    agents started elsewhere wait on the config's port, so then the conductor refuses, naming it."""
+    import socket
+
+    import zmq
+
+    from rpi_camera_colony.exc import ColonyError
+
+    context: zmq.Context = zmq.Context()
+    squatter = context.socket(zmq.PULL)
+    try:
+        port = squatter.bind_to_random_port("tcp://127.0.0.1")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        config = colony_config(cameras=1, control={"port": port}, log={"port": free})
+        with Conductor(config_file=str(config)) as conductor:
+            assert conductor.control_port != port and conductor.controllers["cam0"].ping().wait().ok
+        refused = colony_config(
+            cameras=1, control={"port": port, "hello_timeout": 1.0}, per_camera={"cam0": {"launcher": "none"}}
+        )
+        with pytest.raises(ColonyError, match=rf"cannot listen on \[control\] 127.0.0.1:{port}: .*in use"):
+            Conductor(config_file=str(refused))
+    finally:
+        squatter.close(0)
+        context.term()

@@ -230,6 +230,8 @@ class Conductor:
                 on_log=self.links.on_log,
                 on_tick=self.links.on_tick,
                 on_undeliverable=self.links.on_undeliverable,
+                # agents this conductor starts are told its ports; agents started elsewhere know only the config's
+                port_fallback=not self.attach and "none" not in self._launcher_names.values(),
             )
             self.links.server = self._server
             logger.info(
