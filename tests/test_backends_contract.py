@@ -80,7 +80,9 @@ def pulses_sent(fakes: dict[str, Any], agent: CameraAgent, ttl: str) -> int:
 def test_backend_contract(tmp_path: Path, fakes: dict[str, Any], camera: str, ttl: str) -> None:
     agent = make_agent(tmp_path, camera, ttl, fakes)
     try:
-        settings = controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "320x240"})
+        settings = controller_from_dict(
+            {"name": "cam0", "framerate": 30, "resolution": "320x240", "ttl_in_edges": "both"}
+        )
         assert agent.configure(settings) == []  # default settings: everything honoured
         recording = agent.start(acquisition_name="contract", acquisition_time="20260101_000000")
         assert wait_for(lambda: recording.frames_written >= 8)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 
@@ -149,8 +149,13 @@ def test_max_acquisition_time_stops_cameras_on_their_own(colony_config: Callable
         assert 0.9 <= meta["duration_s"] <= 3.0
 
 
-def test_ttl_in_edges_are_recorded(colony_config: Callable[..., Path]) -> None:
-    config = colony_config(cameras=2)
+@pytest.mark.parametrize(
+    ("which", "levels"), [(None, [1, 1]), ("rising", [1, 1]), ("falling", [0, 0]), ("both", [1, 0, 1, 0])]
+)
+def test_ttl_in_edges_are_recorded(colony_config: Callable[..., Path], which: Optional[str], levels: list[int]) -> None:
+    """One row per recorded edge: rising edges only by default, as the original (its readers count rows as
+    pulses); `ttl_in_edges = falling | both` per camera."""
+    config = colony_config(cameras=2, per_camera={"cam0": {"ttl_in_edges": which}} if which else None)
     with Conductor(config_file=config) as conductor:
         conductor.start_acquisition()
         assert conductor.controllers["cam0"].inject_ttl_in(4).wait().data["injected"] == 4
@@ -158,9 +163,9 @@ def test_ttl_in_edges_are_recorded(colony_config: Callable[..., Path]) -> None:
         folder = conductor.session_folder()
     session = read_session_data(folder)
     edges = session["cam0"]["timestamps.ttl.in"]
-    assert list(edges.columns[:2]) == ["timestamp_frame", "sys_time"]
-    assert edges["level"].tolist() == [1, 0, 1, 0]
-    assert session["cam0"]["metadata"]["frames"]["ttl_in_edges"] == 4
+    assert list(edges.columns[:2]) == ["timestamp_frame", "sys_time"]  # the original's columns come first
+    assert edges["level"].tolist() == levels
+    assert session["cam0"]["metadata"]["frames"]["ttl_in_edges"] == len(levels)
     assert len(session["cam1"]["timestamps.ttl.in"]) == 0
     frames = read_frames(folder, "cam0")
     assert edges["frame_index"].isin(frames["frame_index"]).all()

@@ -73,7 +73,8 @@ def test_offsets_and_drift_are_recovered_and_frames_align(colony_config: Callabl
 
 
 def test_sync_box_edges_land_on_every_camera(colony_config: Callable[..., Path]) -> None:
-    config = colony_config(cameras=3, per_camera=CLOCKS)
+    both = {name: {**clock, "ttl_in_edges": "both"} for name, clock in CLOCKS.items()}  # every edge of the box
+    config = colony_config(cameras=3, per_camera=both)
     with Conductor(config_file=config) as conductor:
         conductor.start_acquisition()
         edges = conductor.sync_box(period_s=0.1, pulse_s=0.03, count=8, start_delay_s=0.2)

@@ -309,6 +309,9 @@ class Recording:
         return None if model is None else model.to_conductor(camera_us)
 
     def _on_edge(self, level: int, timestamp_us: int) -> None:
+        wanted = self.settings.ttl_in_edges
+        if wanted != "both" and (level == 1) != (wanted == "rising"):
+            return  # not an edge this camera records (the original recorded rising edges only)
         with self._lock:
             self.ttl_in_edges += 1
             index = self.last_index

@@ -110,6 +110,7 @@ class ControllerSettings:
     address: str = ""
     save_data: bool = True
     ttl_channel_external: int = -1
+    ttl_in_edges: str = "rising"  #: which TTL input edges are recorded: rising (as the original), falling, both
     ttl_in_pin: int = 16
     ttl_out_pin: int = 8
     ttl_out_duration: float = 0.001
