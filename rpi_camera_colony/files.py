@@ -8,6 +8,7 @@ Layout (the original package's contract)::
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,3 +87,22 @@ class RecordingFiles:
     @property
     def clock(self) -> Path:
         return self.path(KIND_CLOCK)
+
+
+# -- the original's names (rpi_camera_colony.files of 0.4.x) ----------------------------------------------------
+
+
+def get_datestr() -> str:
+    """This machine's date and time as the ``YYYYmmdd_HHMMSS`` stamp of file names."""
+    return dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+
+
+def make_recording_file_names(
+    path: Any = None, package_id: str = "rcc", ext_sep: str = ".", video_ext: str = "h264"
+) -> dict[str, str]:
+    """The files of a recording starting now, from ``{folder}/{name}.{instance}`` (the original's helper): paths
+    under ``video``, ``ttl.out``, ``ttl.in`` and ``metadata``."""
+    stem = ext_sep.join([str(path), get_datestr(), package_id])
+    kinds = {"video": f"video{ext_sep}{video_ext.replace('.', '')}", "ttl.out": KIND_TTL_OUT, "ttl.in": KIND_TTL_IN,
+             "metadata": KIND_METADATA}  # fmt: skip
+    return {key: ext_sep.join([stem, kind]) for key, kind in kinds.items()}

@@ -158,3 +158,79 @@ def test_a_busy_port(colony_config: Callable[..., Path]) -> None:
     finally:
         squatter.close(0)
         context.term()
+
+
+def test_the_original_modules_and_functions(tmp_path: Path) -> None:
+    from rpi_camera_colony import files, log, readers
+    from rpi_camera_colony.config.config import get_interface_mac_address, get_local_ip_address, load_config
+    from rpi_camera_colony.exc import ConfigError
+
+    config = load_config(config_path=str(Path(__file__).parent / "data" / "example.config"))
+    assert config["general"]["max_acquisition_time"] == 7200  # read like the original's dict
+    assert config["controllers"]["camera_red_60"]["framerate"] == 90
+    with pytest.raises(ConfigError, match="this package's own spec"):
+        load_config(config_path=str(tmp_path / "x.config"), config_spec_path=str(tmp_path / "my_spec.config"))
+    names = files.make_recording_file_names(path=str(tmp_path / "m1__s1.cam1"))
+    assert set(names) == {"video", "ttl.out", "ttl.in", "metadata"}
+    stamp = names["video"].split(".")[-4]
+    assert len(stamp) == 15 and names["metadata"] == str(tmp_path / f"m1__s1.cam1.{stamp}.rcc.metadata.json")
+    assert names["ttl.out"].endswith(".rcc.timestamps.ttl.out.csv") and len(files.get_datestr()) == 15
+    assert log.log_level_name_to_value("debug") == logging.DEBUG and log.log_level_name_to_value("nonsense") == 20
+    assert readers.read_session_data is not None and get_local_ip_address().count(".") == 3
+    assert len(get_interface_mac_address("no_such_interface").split(":")) == 6
+
+
+def test_read_session_data_takes_the_namespace_signature(tmp_path: Path) -> None:
+    from rpi_camera_colony import read_session_data
+
+    (tmp_path / "a.cam.20240101_120000.rcc.metadata.json").write_text(json.dumps({"x": 1}))
+    (tmp_path / "a.cam.20240101_120000.xyz.metadata.json").write_text(json.dumps({"x": 2}))
+    assert read_session_data(str(tmp_path), namespace_signature=".rcc.")["cam"]["metadata"] == {"x": 1}
+    assert read_session_data(str(tmp_path), ".xyz.")["cam"]["metadata"] == {"x": 2}
+
+
+def test_the_original_agent_in_a_with_block(tmp_path: Path) -> None:
+    """The original's agent script: `with PiAcquisitionControl(...) as acq: while acq.active: ...`, ended by
+    shutdown(); camera settings as keywords, a misspelt one refused."""
+    import threading
+
+    import zmq
+
+    from rpi_camera_colony.acquisition.acquisition_control import PiAcquisitionControl
+    from rpi_camera_colony.exc import ConfigError
+
+    context: zmq.Context = zmq.Context()
+    router = context.socket(zmq.ROUTER)  # a silent conductor
+    try:
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        with pytest.raises(ConfigError, match=r"PiAcquisitionControl\(framrate=...\): not a camera setting"):
+            PiAcquisitionControl(instance_name="cam9", control_stream_ip="127.0.0.1", control_stream_port=port,
+                                 framrate=30)  # fmt: skip
+        with PiAcquisitionControl(
+            instance_name="cam9", data_path=str(tmp_path), acquisition_name="x", control_stream_ip="127.0.0.1",
+            control_stream_port=port, framerate=30, resolution=(320, 240), camera_backend="simulated",
+        ) as acq:  # fmt: skip
+            assert acq.state == "configured" and acq.agent.settings is not None
+            assert acq.agent.settings.framerate == 30 and acq.acquisition_name == "x"
+            threading.Timer(0.3, acq.shutdown).start()
+            loops = 0
+            while acq.active:
+                loops += 1
+                time.sleep(0.05)  # the original's loop, polling
+        assert loops > 0 and not acq.active and acq.state == "closed"
+    finally:
+        router.close(0)
+        context.term()
+
+
+def test_conductor_as_subprocess(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    from rpi_camera_colony.control.process_sandbox import ConductorAsSubprocess
+
+    config = colony_config(cameras=1, framerate=30)
+    with ConductorAsSubprocess(conductor_args={"config_file": str(config), "acquisition_name": "sub__p"}) as sub:
+        sub.wait_started(timeout=60)
+        assert sub.returncode is None
+    assert sub.returncode == 0, sub.stderr
+    assert "cam0 " in sub.stdout and "stopped" in sub.stdout
+    (meta,) = original_reader(data_dir / "sub" / "sub__p").values()
+    assert meta["status"] == "stopped" and meta["frames"]["written"] > 0

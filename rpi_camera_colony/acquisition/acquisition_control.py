@@ -16,6 +16,8 @@ import dataclasses
 import logging
 import os
 import queue
+import socket
+import threading
 import time
 from typing import Any, Optional
 
@@ -29,7 +31,7 @@ from rpi_camera_colony.acquisition.recording import Recording, host_info, versio
 from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
-from rpi_camera_colony.config.settings import ControllerSettings
+from rpi_camera_colony.config.settings import CAMERA_EXTRA_ATTRIBUTES, ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
 from rpi_camera_colony.network_communication import (
     CurveClient,
@@ -66,6 +68,11 @@ class PiAcquisitionControl:
             (``NAME.key_secret``) and the conductor's public key (``conductor.key``) found there.
         backend_factory: builds the camera and TTL backends (gives the hardware libraries what a test or a special
             set-up injects, e.g. gpiozero's MockFactory); default: :class:`~.backends.BackendFactory`.
+        control_stream_ip, control_stream_port: the original's names of control_address and control_port.
+        acquisition_name, acquisition_group: the original's arguments, kept as attributes (the conductor names each
+            recording).
+        camera_settings: camera settings as keywords, as the original took them (``framerate=90``, ...): the agent
+            is configured with them at once; a keyword that is no camera setting is an error.
         parent_pid: the conductor's pid when it started this agent as a local process. If that process is gone,
             a recording goes on until it is stopped or reaches max_acquisition_time (nothing is lost), and an idle
             agent exits instead of lingering.
@@ -74,13 +81,17 @@ class PiAcquisitionControl:
     def __init__(
         self,
         *,
-        instance_name: str,
-        control_address: str,
-        control_port: int,
+        instance_name: Optional[str] = None,
+        control_address: Optional[str] = None,
+        control_port: Optional[int] = None,
+        data_path: str = DEFAULT_DATA_PATH,
+        acquisition_group: Optional[str] = None,
+        acquisition_name: Optional[str] = None,
+        control_stream_ip: Optional[str] = None,
+        control_stream_port: Optional[int] = None,
         log_address: Optional[str] = None,
         log_port: Optional[int] = None,
         log_level: str = "INFO",
-        data_path: str = DEFAULT_DATA_PATH,
         max_acquisition_time: float = DEFAULT_MAX_ACQUISITION_TIME,
         heartbeat_interval: float = 0.5,
         camera_backend: Optional[str] = None,
@@ -89,7 +100,23 @@ class PiAcquisitionControl:
         parent_pid: Optional[int] = None,
         backend_factory: Optional[backends.BackendFactory] = None,
         curve_keys: Optional[str] = None,
+        **camera_settings: Any,
     ) -> None:
+        # The original's spellings: control_stream_ip/port for the conductor's address, camera settings as keywords
+        # (each checked: an unknown one is an error, never swallowed), acquisition_name/group kept for its users.
+        control_address = control_address or control_stream_ip or "127.0.0.1"
+        port = control_port if control_port is not None else control_stream_port
+        if port is None:
+            raise ConfigError(["PiAcquisitionControl needs control_port (or control_stream_port): the conductor's"])
+        control_port = port
+        instance_name = instance_name or socket.gethostname().replace(".", "_") or "camera"
+        self.acquisition_name = acquisition_name
+        self.acquisition_group = acquisition_group
+        known = {f.name for f in dataclasses.fields(ControllerSettings)} | set(CAMERA_EXTRA_ATTRIBUTES)
+        unknown = sorted(set(camera_settings) - known)
+        if unknown:
+            raise ConfigError([f"PiAcquisitionControl({key}=...): not a camera setting" for key in unknown])
+        initial = None if not camera_settings else controller_from_dict({"name": instance_name, **camera_settings})
         clock = clock or CameraClock()
         self.clock_sync = ClockSync(clock=clock, send=self._send)
         self.agent = CameraAgent(
@@ -124,6 +151,7 @@ class PiAcquisitionControl:
         self._dealer = self._new_dealer()
         self._poller: Optional[zmq.Poller] = None
         self._last_heard = time.monotonic()
+        self._thread: Optional[threading.Thread] = None
         self._logs: Optional[LogForwarder] = None
         if log_address is not None and log_port is not None:
             self._logs = LogForwarder(
@@ -135,6 +163,12 @@ class PiAcquisitionControl:
                 level=log_level,
                 curve=self._curve,
             )
+        if initial is not None:
+            try:
+                self.agent.configure(initial)
+            except BaseException:
+                self.close()
+                raise
 
     # -- the camera state machine, in-process (from the thread that runs the loop, or before run()) -----------
 
@@ -162,7 +196,8 @@ class PiAcquisitionControl:
     def request_shutdown(self) -> None:
         """Ask the loop to stop recording and exit (safe from signal handlers and other threads)."""
         self._shutdown_requested = True
-        self._waker.wake()
+        if not self._closed:
+            self._waker.wake()
 
     # -- the connection ---------------------------------------------------------------------------------------
 
@@ -556,8 +591,29 @@ class PiAcquisitionControl:
         self._waker.close()
         self._context.term()
 
+    # -- the original's use: ``with PiAcquisitionControl(...) as acq: while acq.active: ...`` --------------------
+
+    @property
+    def active(self) -> bool:
+        """True while the agent serves its conductor (in a ``with`` block, its loop runs on a thread of its own)."""
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return not self._done and not self._closed
+
+    def shutdown(self) -> None:
+        """End the agent: stop any recording (files complete) and leave the loop; :attr:`active` becomes False."""
+        self.request_shutdown()
+
     def __enter__(self) -> PiAcquisitionControl:
+        """Serve the conductor on a thread of its own until :meth:`shutdown`, a ``close`` command, or the block
+        ends."""
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self.run, name=f"rcc-agent-{self.instance_name}", daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self.request_shutdown()
+            self._thread.join()
         self.close()

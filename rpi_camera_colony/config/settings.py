@@ -202,6 +202,10 @@ class ColonySettings:
             }
         )
 
+    def __getitem__(self, section: str) -> Any:
+        """``settings["general"]["acquisition_name"]``: read as the original's config dict (see :meth:`as_mapping`)."""
+        return self.as_mapping()[section]
+
     def only(self, names: list[str]) -> ColonySettings:
         """A copy limited to the named controllers (in that order)."""
         missing = [n for n in names if n not in self.controllers]

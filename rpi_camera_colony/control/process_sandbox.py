@@ -14,6 +14,11 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
 import traceback
 from typing import Any, Optional
 
@@ -101,3 +106,93 @@ def _portable(err: Exception) -> Exception:
         portable.add_note(str(err.__notes__[-1]))
         return portable
     return err
+
+
+class ConductorAsSubprocess:
+    """``rcc_conductor`` in a subprocess (the original's class): ``conductor_args`` become its options
+    (``{"config_file": "c.config", "acquisition_name": "m1__s1"}`` -> ``--config-file c.config --acquisition-name
+    m1__s1``). It starts recording at once; :meth:`shutdown` stops it as Ctrl-C does (every camera stopped, files
+    complete) and waits for it, where the original killed it.
+
+    Args:
+        conductor_args: the options, by their long names with ``_`` for ``-`` (True for a flag).
+        python_path: the Python that runs it (default: this one).
+    """
+
+    def __init__(self, conductor_args: Optional[dict[str, Any]] = None, python_path: Optional[str] = None) -> None:
+        self.conductor_args = dict(conductor_args or {})
+        self.python_path = python_path or sys.executable
+        self.command = [self.python_path, "-m", "rpi_camera_colony.control.main"]
+        for key, value in self.conductor_args.items():
+            option = "--" + str(key).replace("_", "-")
+            if value is True:
+                self.command.append(option)
+            elif value not in (None, False):
+                self.command += [option, str(value)]
+        # its own session, as a shell's job: a Ctrl-C in the caller's terminal is the caller's to pass on
+        self.conductor_process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        self.pid = self.conductor_process.pid
+        self.stdout = ""
+        self._stderr: list[str] = []
+        self._recording = threading.Event()
+        self._reader = threading.Thread(target=self._read_stderr, name="rcc-conductor-stderr", daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self.conductor_process.stderr is not None
+        for line in self.conductor_process.stderr:
+            self._stderr.append(line)
+            if "camera(s) recording" in line:
+                self._recording.set()
+
+    @property
+    def stderr(self) -> str:
+        """What the conductor has written to stderr so far (its log and progress lines)."""
+        return "".join(self._stderr)
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self.conductor_process.poll()
+
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Wait until every camera records (the conductor says so on its log).
+
+        Raises:
+            ColonyError: if the conductor ended first (with its last output) or did not say so in time.
+        """
+        end = time.monotonic() + timeout
+        while not self._recording.wait(min(0.2, max(0.0, end - time.monotonic()))):  # also watching for its exit
+            if self.conductor_process.poll() is not None:
+                self._reader.join(5)
+                raise ColonyError(
+                    f"rcc_conductor ended with code {self.conductor_process.returncode} before recording:\n"
+                    + self.stderr[-2000:]
+                )
+            if time.monotonic() >= end:
+                raise ColonyError(f"rcc_conductor did not start recording within {timeout:g} s")
+
+    def shutdown(self, timeout: float = 60.0) -> Optional[int]:
+        """Stop every camera (SIGINT, as Ctrl-C), wait for the summary; the exit code. Safe to call twice.
+
+        If it has not ended after ``timeout`` seconds it is killed (its agents still finish their files).
+        """
+        if self.conductor_process.poll() is None:
+            self.conductor_process.send_signal(signal.SIGINT)
+        try:
+            self.conductor_process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.conductor_process.kill()
+            self.conductor_process.wait()
+        if self.conductor_process.stdout is not None and not self.conductor_process.stdout.closed:
+            self.stdout += self.conductor_process.stdout.read()
+            self.conductor_process.stdout.close()
+        self._reader.join(5)
+        return self.conductor_process.returncode
+
+    def __enter__(self) -> ConductorAsSubprocess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()

@@ -33,11 +33,11 @@ class SessionFile:
     kind: str  #: normalised: dots instead of the original's underscores, e.g. "timestamps.ttl.out.csv"
 
     @classmethod
-    def parse(cls, path: Path) -> Optional[SessionFile]:
+    def parse(cls, path: Path, signature: str = SIGNATURE) -> Optional[SessionFile]:
         name = path.name
-        if SIGNATURE not in name:
+        if not signature or signature not in name:
             return None
-        head, _, kind = name.rpartition(SIGNATURE)
+        head, _, kind = name.rpartition(signature)
         kind = kind.replace("_", ".")
         parts = head.rsplit(".", 2)
         if len(parts) != 3 or kind not in KNOWN_KINDS or not all(parts):
@@ -53,8 +53,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return table.rename(columns={c: str(c).strip().lstrip("#").strip() for c in table.columns})
 
 
-def session_files(session_dir: Union[str, Path]) -> list[SessionFile]:
-    """Every RCC file in a session folder (not recursive).
+def session_files(session_dir: Union[str, Path], namespace_signature: str = SIGNATURE) -> list[SessionFile]:
+    """Every RCC file in a session folder (not recursive); ``namespace_signature`` is the mark in their names.
 
     Raises:
         SessionDataError: if the folder does not exist.
@@ -64,7 +64,7 @@ def session_files(session_dir: Union[str, Path]) -> list[SessionFile]:
         raise SessionDataError(f"session folder not found: {folder}")
     found = []
     for path in sorted(folder.iterdir()):
-        parsed = SessionFile.parse(path) if path.is_file() else None
+        parsed = SessionFile.parse(path, namespace_signature) if path.is_file() else None
         if parsed is not None:
             found.append(parsed)
     return found
@@ -85,13 +85,17 @@ def recordings(session_dir: Union[str, Path]) -> dict[str, list[str]]:
 
 
 def read_session_data(
-    session_dir: Union[str, Path, None] = None, *, acquisition_time: Optional[str] = None
+    session_dir: Union[str, Path, None] = None,
+    namespace_signature: str = SIGNATURE,
+    *,
+    acquisition_time: Optional[str] = None,
 ) -> dict[str, dict[str, Any]]:
     """Read one recording of a session: metadata and timestamps per camera, and where its videos are (video frames
     are not loaded).
 
     Args:
         session_dir: the folder ``{remote_data_path}/{group}/{acquisition_name}`` (collected to this machine).
+        namespace_signature: the mark in the files' names (the original's argument; ``.rcc.``).
         acquisition_time: which recording to read when the folder holds several (:func:`recordings` lists them);
             default: the latest. Only the cameras of that recording are returned, never cameras of different ones.
 
@@ -108,7 +112,7 @@ def read_session_data(
     if session_dir is None:
         raise SessionDataError("read_session_data needs the session folder: read_session_data('path/to/session')")
     folder = Path(session_dir).expanduser()
-    files = session_files(folder)
+    files = session_files(folder, namespace_signature)
     times = sorted({f.acquisition_time for f in files})
     if acquisition_time is not None and acquisition_time not in times:
         raise SessionDataError(
