@@ -11,12 +11,12 @@ Exit codes: 0 success, 1 a camera failed, 2 bad config or arguments.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
+import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
 
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     attach = args.attach or args.stop
-    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop is a Ctrl-C
+    interrupt = _Interrupt()
     try:
         conductor = Conductor(
             settings=settings,
@@ -215,8 +215,9 @@ def run(args: argparse.Namespace) -> int:
     except ColonyError as err:
         print(f"rcc_conductor: {err}", file=sys.stderr)
         return 2 if isinstance(err, ConfigError) else 1
-    except KeyboardInterrupt:  # the conductor released what it had started
-        print("\nInterrupted before recording: nothing was recorded", file=sys.stderr)
+    if interrupt.requested and not conductor.acquiring:
+        conductor.cleanup()
+        print("Interrupted before recording: nothing was recorded", file=sys.stderr)
         return INTERRUPTED
     if attach and not conductor.acquiring:
         conductor.cleanup()
@@ -224,23 +225,18 @@ def run(args: argparse.Namespace) -> int:
         return 0 if args.stop else 1
     failed = False
     try:
-        try:
-            if not conductor.acquiring:
-                conductor.start_acquisition()
-            if not args.stop:
-                _record(conductor, args.seconds, show_progress=not args.no_progress)
-        except KeyboardInterrupt:
-            print("\nInterrupted: stopping every camera...", file=sys.stderr)
-        with _shielded():
-            summaries = conductor.stop_acquisition() if conductor.acquiring else conductor.last_summaries
+        if not conductor.acquiring and not interrupt.requested:
+            conductor.start_acquisition()
+        if not args.stop and not interrupt.requested:
+            _record(conductor, args.seconds, show_progress=not args.no_progress, interrupt=interrupt)
+        summaries = conductor.stop_acquisition() if conductor.acquiring else conductor.last_summaries
     except ColonyError as err:
         print(f"rcc_conductor: {err}", file=sys.stderr)
         summaries = conductor.last_summaries
         failed = True
     finally:
-        with _shielded():
-            statuses = conductor.status()
-            conductor.cleanup()
+        statuses = conductor.status()
+        conductor.cleanup()
     print(format_summary(summaries, statuses))
     failed = failed or any(s.get("status") == "failed" for s in summaries.values())
     return 1 if failed else 0
@@ -250,26 +246,38 @@ def run(args: argparse.Namespace) -> int:
 INTERRUPTED = 130
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+class _Interrupt:
+    """Ctrl-C (SIGINT) and SIGTERM as a request, not an exception: raised at an arbitrary point, KeyboardInterrupt
+    can leave a lock held that the conductor's network thread then waits on forever (found: stops that timed out
+    after a Ctrl-C). The handler only sets a flag (taking no lock); the recording loop looks at it and the CLI then
+    stops every camera."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        # os.write: a print() here could re-enter a print the main thread is in the middle of
+        if self.requested:
+            os.write(2, b"\nstill stopping every camera and finishing its files: please wait\n")
+        else:
+            os.write(2, b"\nInterrupted: stopping every camera...\n")
+        self.requested = True
+
+    def pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` (pacing), or less once interrupted; True if interrupted."""
+        end = time.monotonic() + seconds
+        while not self.requested and time.monotonic() < end:
+            time.sleep(min(INTERRUPT_CHECK_S, max(0.0, end - time.monotonic())))
+        return self.requested
 
 
-@contextlib.contextmanager
-def _shielded() -> Iterator[None]:
-    """While every camera is being stopped and its files finished, a further Ctrl-C (or SIGTERM) only says so."""
-
-    def _busy(signum: int, _frame: object) -> None:
-        print("still stopping every camera and finishing its files: please wait", file=sys.stderr)
-
-    previous = {sig: signal.signal(sig, _busy) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+#: How soon the recording loop notices a Ctrl-C.
+INTERRUPT_CHECK_S = 0.05
 
 
-def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool) -> None:
+def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, interrupt: _Interrupt) -> None:
     """Wait until ``seconds`` pass, every camera stopped by itself, or Ctrl-C; show progress meanwhile.
 
     Cameras out of reach count as recording (their agents go on without the conductor); without ``seconds`` the
@@ -302,8 +310,9 @@ def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool) ->
             if seconds is None and give_up is not None and elapsed > give_up:
                 logger.warning("max_acquisition_time has passed: the cameras have stopped themselves")
                 return
-            # Pacing the display; the wait ends early at the requested duration.
-            time.sleep(0.5 if seconds is None else max(0.0, min(0.5, seconds - elapsed)))
+            # Pacing the display; the wait ends early at the requested duration, or at once on Ctrl-C.
+            if interrupt.pause(0.5 if seconds is None else max(0.0, min(0.5, seconds - elapsed))):
+                return
     finally:
         bar.close()
 
