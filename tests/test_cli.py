@@ -212,9 +212,12 @@ def test_progress_into_a_pipe_is_plain_lines(colony_config: Callable[..., Path],
     assert re.search(r"^recording 0\.\d/1 s \| frames cam0:\d+$", result.stderr, re.MULTILINE), result.stderr
 
 
-def test_session_folder_is_absolute_for_cameras_on_this_machine(colony_config: Callable[..., Path]) -> None:
+def test_session_folder_is_absolute_for_cameras_on_this_machine(
+    colony_config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from rpi_camera_colony.control.conductor import Conductor
 
+    monkeypatch.chdir(tmp_path)  # the relative data path (and the log file beside it) land in the test's folder
     config = colony_config(cameras=1, data_path="relative_data")
     with Conductor(config_file=config, acquisition_name="a__b") as conductor:
         folder = conductor.session_folder()
