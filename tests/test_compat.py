@@ -234,3 +234,16 @@ def test_conductor_as_subprocess(colony_config: Callable[..., Path], data_dir: P
     assert "cam0 " in sub.stdout and "stopped" in sub.stdout
     (meta,) = original_reader(data_dir / "sub" / "sub__p").values()
     assert meta["status"] == "stopped" and meta["frames"]["written"] > 0
+
+
+def test_file_base_of_a_name_with_dots(tmp_path: Path) -> None:
+    from rpi_camera_colony.acquisition.camera_agent import CameraAgent
+    from rpi_camera_colony.config import controller_from_dict
+
+    with CameraAgent(instance_name="cam0", data_path=str(tmp_path), camera_backend="simulated") as agent:
+        agent.configure(controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "320x240"}))
+        agent.start(acquisition_name="day1.v2")
+        agent.stop()
+    (meta,) = original_reader(tmp_path / "day1.v2").values()
+    assert meta["acquisition_file_base"] == str(tmp_path / "day1.v2" / "day1.v2.cam0")
+    assert meta["acquisition_time"] == meta["file_time"]  # a name without '__': the date stamp

@@ -389,7 +389,7 @@ class Recording:
     def original_metadata(self) -> dict[str, Any]:
         """The original's top-level keys, with the original's meanings (its users' analysis code reads them)."""
         files = self.files
-        base = None if files is None else str(files.folder / ".".join(files.stem.split(".")[:2]))
+        base = None if files is None else str(files.folder / files.stem.rsplit(".", 1)[0])  # name.instance
         paths = {} if files is None else {
             "video": str(files.video), "ttl.out": str(files.ttl_out), "ttl.in": str(files.ttl_in),
             "metadata": str(files.metadata),
