@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,11 @@ def check_name_part(label: str, value: Any) -> str:
             f"{label} {value!r} cannot be used in file names: use letters, digits, '_', '-' and '.' only"
         )
     return value
+
+
+def default_instance_name() -> str:
+    """An agent's name when none is given: this machine's host name, usable in file names."""
+    return socket.gethostname().replace(".", "_") or "camera"
 
 
 KIND_VIDEO = "video.h264"

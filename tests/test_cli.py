@@ -13,7 +13,7 @@ import pytest
 
 from conftest import DATA
 from rpi_camera_colony import __version__, read_session_data
-from rpi_camera_colony.testing import assert_session_complete
+from rpi_camera_colony.testing import assert_session_complete, free_port
 
 BIN = Path(sys.executable).parent
 
@@ -83,14 +83,6 @@ def test_agent_accepts_seed_arguments() -> None:
         assert f"{flag} " in help_text or f"{flag}," in help_text, flag
 
 
-def _free_port() -> str:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return str(sock.getsockname()[1])
-
-
 def test_agent_alone_records_for_t_seconds_and_exits(tmp_path: Path) -> None:
     """The seed's `rcc_acquisition -a -t N`: record N seconds with no conductor, then the process exits; the group
     comes from 'group__name' as with the conductor."""
@@ -98,7 +90,8 @@ def test_agent_alone_records_for_t_seconds_and_exits(tmp_path: Path) -> None:
 
     agent = [
         str(BIN / "rcc_acquisition"), "-id", "cam_solo", "-p", str(tmp_path), "-fps", "30", "-res", "320", "240",
-        "--camera-backend", "simulated", "--ttl-backend", "simulated", "--no-log-forwarding", "-cport", _free_port(),
+        "--camera-backend", "simulated", "--ttl-backend", "simulated", "--no-log-forwarding",
+        "-cport", str(free_port()),
     ]  # fmt: skip
     result = run(*agent, "-a", "-t", "2", "-n", "solo__run", timeout=60)
     assert result.returncode == 0, result.stderr

@@ -21,6 +21,7 @@ from rpi_camera_colony import read_session_data
 from rpi_camera_colony.testing import (
     agent_children,
     assert_session_complete,
+    free_port,
     process_running,
     read_frame_indices,
     wait_for,
@@ -113,19 +114,11 @@ def test_every_link_cut_for_6_s_leaves_every_recording_whole(bed: SshTestBed, tm
         assert 5 < float(note.split(",")[1].split()[0]) < 12, note
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize("how", ["--attach", "--stop"])
 def test_a_new_conductor_takes_over_after_a_crash(colony_config: Callable[..., Path], data_dir: Path, how: str) -> None:
     """The conductor is SIGKILLed mid-recording; its agents record on; a second one with the same config adopts
     their recording (--attach follows it to -t, --stop ends it at once) and the files are whole."""
-    config = colony_config(cameras=2, framerate=30, control={"port": _free_port()}, log={"port": _free_port()})
+    config = colony_config(cameras=2, framerate=30, control={"port": free_port()}, log={"port": free_port()})
     scratch = data_dir.parent / "tmp"  # the killed conductor cannot remove its agents' output folder: keep it here
     scratch.mkdir()
     first = subprocess.Popen(
@@ -172,7 +165,7 @@ def test_a_new_conductor_takes_over_after_a_crash(colony_config: Callable[..., P
 
 
 def test_attaching_with_nothing_recording_says_so(colony_config: Callable[..., Path]) -> None:
-    config = colony_config(cameras=1, control={"port": _free_port(), "hello_timeout": 1.0}, log={"port": _free_port()})
+    config = colony_config(cameras=1, control={"port": free_port(), "hello_timeout": 1.0}, log={"port": free_port()})
     done = subprocess.run(
         [str(BIN / "rcc_conductor"), "-c", str(config), "--attach"],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,

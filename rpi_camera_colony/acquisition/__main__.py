@@ -11,7 +11,6 @@ import argparse
 import datetime as dt
 import logging
 import signal
-import socket
 import sys
 from typing import Optional
 
@@ -19,14 +18,11 @@ from rpi_camera_colony import __version__
 from rpi_camera_colony import backend_registry as registry
 from rpi_camera_colony.cli_help import HelpFormatter
 from rpi_camera_colony.config.settings import GeneralSettings
+from rpi_camera_colony.files import default_instance_name
 
 logger = logging.getLogger(__name__)
 #: the agent's defaults are the config's
 DEFAULTS = GeneralSettings()
-
-
-def _default_instance() -> str:
-    return socket.gethostname().replace(".", "_") or "camera"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     general = parser.add_argument_group("accepted for compatibility with the original")
     general.add_argument("--print-interval", "-pi", type=float, default=0.5, help="accepted for compatibility; unused")
     agent = parser.add_argument_group("the agent")
-    agent.add_argument("--instance-name", "-id", default=_default_instance(), help="name of this camera")
+    agent.add_argument("--instance-name", "-id", default=default_instance_name(), help="name of this camera")
     agent.add_argument("--data-path", "-p", default=DEFAULTS.remote_data_path, help="where to store recordings")
     agent.add_argument("--acquisition-name", "-n", default=None, help="name of the recording (--auto-start)")
     agent.add_argument("--acquisition-group", "-g", default="", help="group folder of the recording (--auto-start)")

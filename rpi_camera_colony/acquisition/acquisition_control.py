@@ -16,10 +16,9 @@ import dataclasses
 import logging
 import os
 import queue
-import socket
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import zmq
 
@@ -33,6 +32,7 @@ from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import CAMERA_EXTRA_ATTRIBUTES, ControllerSettings
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
+from rpi_camera_colony.files import default_instance_name
 from rpi_camera_colony.network_communication import (
     CurveClient,
     LogForwarder,
@@ -49,6 +49,15 @@ logger = logging.getLogger(__name__)
 LINK_SILENCE_S = 6.0
 #: A scheduled start (or sync-box edge) further than this from now is refused.
 MAX_START_OFFSET_US = 3_600_000_000
+
+
+class _HeldStart(NamedTuple):
+    """A scheduled start held until the clock mapping exists (or its time is near)."""
+
+    request_id: str
+    args: dict[str, Any]
+    start_at: Optional[int]
+    deadline: float  #: time.monotonic() at which it begins even without the mapping
 
 
 class PiAcquisitionControl:
@@ -109,7 +118,7 @@ class PiAcquisitionControl:
         if port is None:
             raise ConfigError(["PiAcquisitionControl needs control_port (or control_stream_port): the conductor's"])
         control_port = port
-        instance_name = instance_name or socket.gethostname().replace(".", "_") or "camera"
+        instance_name = instance_name or default_instance_name()
         self.acquisition_name = acquisition_name
         self.acquisition_group = acquisition_group
         known = {f.name for f in dataclasses.fields(ControllerSettings)} | set(CAMERA_EXTRA_ATTRIBUTES)
@@ -134,7 +143,7 @@ class PiAcquisitionControl:
         self.instance_name = self.agent.instance_name
         self.heartbeat_interval = heartbeat_interval
         self._pending_start: Optional[tuple[str, float]] = None  # request id, deadline for the first frame
-        self._deferred_start: Optional[tuple[str, dict[str, Any], float]] = None  # waiting for the clock mapping
+        self._deferred_start: Optional[_HeldStart] = None  # waiting for the clock mapping
         self._shutdown_requested = False
         self._parent_pid = parent_pid
         self._orphaned = False
@@ -276,7 +285,7 @@ class PiAcquisitionControl:
             self.close()
 
     def _deadlines(self) -> list[float]:
-        found = [] if self._deferred_start is None else [self._deferred_start[2]]
+        found = [] if self._deferred_start is None else [self._deferred_start.deadline]
         if self._pending_start is not None:
             found.append(self._pending_start[1])
         limit = self.agent.time_limit()
@@ -452,12 +461,11 @@ class PiAcquisitionControl:
         if start_at is not None and self.clock_sync.estimator.model is None:
             # A scheduled start needs the clock mapping: hold it until the first burst is done (or time is up).
             deadline = time.monotonic() + max(0.0, (start_at - conductor_now_us()) / 1e6 - 0.05)
-            self._deferred_start = (request_id, args, deadline)
+            self._deferred_start = _HeldStart(request_id, args, start_at, deadline)
             return
-        self._begin(request_id, args)
+        self._begin(request_id, args, start_at)
 
-    def _begin(self, request_id: str, args: dict[str, Any]) -> None:
-        start_at = self._start_at(args)
+    def _begin(self, request_id: str, args: dict[str, Any], start_at: Optional[int]) -> None:
         names = {key: args.get(key, "") for key in ("acquisition_name", "acquisition_time", "acquisition_group")}
         names["file_time"] = args.get("file_time")
         for key, value in names.items():
@@ -470,12 +478,12 @@ class PiAcquisitionControl:
     def _run_deferred_start(self) -> None:
         if self._deferred_start is None:
             return
-        request_id, args, deadline = self._deferred_start
+        request_id, args, start_at, deadline = self._deferred_start
         if self.clock_sync.estimator.model is None and time.monotonic() < deadline:
             return
         self._deferred_start = None
         try:
-            self._begin(request_id, args)
+            self._begin(request_id, args, start_at)
         except ColonyError as err:
             logger.error("command start failed: %s", err)
             self._reply(request_id, ok=False, error=str(err))

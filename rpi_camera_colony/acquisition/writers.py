@@ -105,16 +105,6 @@ class SyncedFile:
             data, self._pending = bytes(self._pending), bytearray()  # dropped even if it fails: never half again
             self._write_locked(memoryview(data))
 
-    def flush(self) -> None:
-        """Hand what is buffered to the operating system.
-
-        Raises:
-            OSError: e.g. a full disk.
-        """
-        with self._lock:
-            if not self.closed:
-                self._flush_locked()
-
     def sync(self) -> None:
         """Flush (under the lock) and fsync (outside it, so writers are not held up by the disk)."""
         with self._lock:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -166,6 +167,13 @@ def agent_children(parent: Optional[int] = None) -> list[int]:
         ):
             found.append(int(entry.name))
     return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (for a test that needs a fixed port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:

@@ -18,7 +18,6 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from rpi_camera_colony.exc import ColonyError
+from rpi_camera_colony.testing import free_port
 
 SUBNET = "10.99.0"
 CENTRAL_ADDRESS = f"{SUBNET}.1"
@@ -58,12 +58,6 @@ def namespaces_available() -> bool:
         return False
     _run("ip", "netns", "del", probe)
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class SshTestBed:
@@ -119,7 +113,7 @@ class SshTestBed:
         authorized.chmod(0o600)
         if self.use_namespaces:
             self._make_network()
-        port = 22 if self.use_namespaces else _free_port()
+        port = 22 if self.use_namespaces else free_port()
         for i in range(self.count):
             address = f"{SUBNET}.{10 + i}" if self.use_namespaces else f"127.0.0.{10 + i}"
             runtime = self.workdir / f"host{i}" / "run"
