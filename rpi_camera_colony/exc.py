@@ -8,6 +8,7 @@ so ``except ValueError`` or ``except TimeoutError`` keep working::
     ├── ProtocolError (ValueError)            a network message is malformed, too large or of another version
     ├── BackendError (RuntimeError)           a camera or TTL backend cannot be used or failed
     ├── RecordingError (RuntimeError)         an agent could not start, run or finish a recording
+    │   └── SettleCancelled                    stopped while exposure and white balance were settling
     ├── LaunchError (RuntimeError)            an agent process could not be started
     ├── CameraError (RuntimeError)            one camera failed a command; .camera names it
     │   ├── CameraNotConnected (ConnectionError)   no link to that camera's agent
@@ -63,6 +64,10 @@ class BackendError(ColonyError, RuntimeError):
 
 class RecordingError(ColonyError, RuntimeError):
     """An agent could not start, continue or finish a recording."""
+
+
+class SettleCancelled(RecordingError):
+    """A stop (or close) came while exposure and white balance were settling: they stay automatic."""
 
 
 class LaunchError(ColonyError, RuntimeError):

@@ -38,7 +38,19 @@ MAX_ID_LENGTH = 128
 SOCKET_MAX_MESSAGE_BYTES = 16 << 20
 
 COMMANDS = frozenset(
-    {"configure", "preview", "start", "stop", "close", "status", "ping", "inject_ttl_in", "sync_box", "annotate"}
+    {
+        "configure",
+        "reset",
+        "preview",
+        "start",
+        "stop",
+        "close",
+        "status",
+        "ping",
+        "inject_ttl_in",
+        "sync_box",
+        "annotate",
+    }
 )
 MESSAGE_TYPES = frozenset(
     {"hello", "heartbeat", "reply", "error", "command", "hello_request", "time_request", "time_reply"}

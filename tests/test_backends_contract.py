@@ -31,6 +31,9 @@ from rpi_camera_colony.testing.fakes import installed, rpigpio
 CAMERAS = list(backend_registry.names("camera"))
 TTLS = list(backend_registry.names("ttl"))
 
+#: A short exposure warm-up: every configure here goes through it (the default 3 s would only add time).
+WARMUP_S = 0.3
+
 #: Board pins 8 and 16 (the seed's defaults) are GPIO14 and GPIO23.
 OUT_GPIO, IN_GPIO = 14, 23
 
@@ -81,7 +84,13 @@ def test_backend_contract(tmp_path: Path, fakes: dict[str, Any], camera: str, tt
     agent = make_agent(tmp_path, camera, ttl, fakes)
     try:
         settings = controller_from_dict(
-            {"name": "cam0", "framerate": 30, "resolution": "320x240", "ttl_in_edges": "both"}
+            {
+                "name": "cam0",
+                "exposure_warmup": WARMUP_S,
+                "framerate": 30,
+                "resolution": "320x240",
+                "ttl_in_edges": "both",
+            }
         )
         assert agent.configure(settings) == []  # default settings: everything honoured
         recording = agent.start(acquisition_name="contract", acquisition_time="20260101_000000")
@@ -165,7 +174,9 @@ def test_picamera2_receives_exactly_these_controls(tmp_path: Path, fakes: dict[s
             assert given.get(name) == (pytest.approx(value) if isinstance(value, float) else value), name
         assert sensor.orientation == "Rotate0Mirror"  # libcamera's name for a horizontal flip
         agent.stop()
-        agent.configure(controller_from_dict({"name": "cam0", "color_effects": [128, 128]}))
+        agent.configure(
+            controller_from_dict({"name": "cam0", "exposure_warmup": WARMUP_S, "color_effects": [128, 128]})
+        )
         assert sensor.acquired  # the previous Picamera2 was closed and a new one opened the same camera
         agent.start(acquisition_name="mono", acquisition_time="20260101_000000")
         assert sensor.start_controls[-1]["Saturation"] == 0.0
@@ -181,7 +192,11 @@ def test_picamera2_frames_are_the_sensors_frames_with_real_drops(tmp_path: Path,
     agent = make_agent(tmp_path, "picamera2", "simulated", fakes)
     sensor = fakes["picamera2"].cameras[0]
     try:
-        agent.configure(controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "640x480"}))
+        agent.configure(
+            controller_from_dict(
+                {"name": "cam0", "exposure_warmup": WARMUP_S, "framerate": 30, "resolution": "640x480"}
+            )
+        )
         recording = agent.start(acquisition_name="truth", acquisition_time="20260101_000000")
         assert wait_for(lambda: recording.frames_written >= 10)
         sensor.hold_buffers(0.3)  # the application holds every buffer: the sensor's frames find none and are lost
@@ -207,7 +222,7 @@ def test_picamera2_on_a_pi4_uses_the_v4l2_encoder(tmp_path: Path) -> None:
     with installed("picamera2", platform="vc4"):
         agent = make_agent(tmp_path, "picamera2", "simulated")
         try:
-            agent.configure(controller_from_dict({"name": "cam0", "framerate": 30}))
+            agent.configure(controller_from_dict({"name": "cam0", "exposure_warmup": WARMUP_S, "framerate": 30}))
             assert agent.camera.encoder_name == "H264Encoder"  # type: ignore[union-attr]
             with pytest.raises(RecordingError, match="/dev/video11"):
                 agent.start(acquisition_name="pi4", acquisition_time="20260101_000000")
@@ -219,7 +234,7 @@ def test_picamera2_on_a_pi4_uses_the_v4l2_encoder(tmp_path: Path) -> None:
 def test_picamera2_on_a_pi5_encodes_with_libav(tmp_path: Path, fakes: dict[str, Any]) -> None:
     agent = make_agent(tmp_path, "picamera2", "simulated", fakes)
     try:
-        agent.configure(controller_from_dict({"name": "cam0", "framerate": 30}))
+        agent.configure(controller_from_dict({"name": "cam0", "exposure_warmup": WARMUP_S, "framerate": 30}))
         assert agent.camera.encoder_name == "LibavH264Encoder"  # type: ignore[union-attr]
     finally:
         agent.close()
@@ -264,7 +279,9 @@ def test_bad_settings_are_named(
         settings = dict(settings)
         pins = {key: settings.pop(key) for key in ("ttl_in_pin", "ttl_out_pin") if key in settings}
         # the backends' own checks, also for settings that never passed the config's (e.g. one pin for in and out)
-        config = controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "320x240", **settings})
+        config = controller_from_dict(
+            {"name": "cam0", "exposure_warmup": WARMUP_S, "framerate": 30, "resolution": "320x240", **settings}
+        )
         config = dataclasses.replace(config, **pins)
         with pytest.raises((BackendError, RecordingError), match=fragment):
             agent.configure(config)
@@ -321,7 +338,9 @@ def test_exposure_and_white_balance_lock_after_warm_up(
 ) -> None:
     agent = make_agent(tmp_path, camera_backend, "simulated", fakes)
     try:
-        agent.configure(controller_from_dict({"name": "cam0", "framerate": 30, "lock_exposure_after": 0.2}))
+        agent.configure(
+            controller_from_dict({"name": "cam0", "exposure_warmup": 0, "framerate": 30, "lock_exposure_after": 0.2})
+        )
         recording = agent.start(acquisition_name="lock", acquisition_time="20260101_000000")
         assert wait_for(lambda: recording.frames_written >= 15)
         agent.stop()
@@ -381,7 +400,11 @@ def test_a_frame_is_reported_after_its_encoded_data_was_written(fakes: dict[str,
     recorder = _Recorder()
     errors: list[BaseException] = []
     try:
-        backend.configure(controller_from_dict({"name": "cam0", "framerate": 30, "resolution": "320x240"}))
+        backend.configure(
+            controller_from_dict(
+                {"name": "cam0", "exposure_warmup": WARMUP_S, "framerate": 30, "resolution": "320x240"}
+            )
+        )
         backend.start(recorder, recorder.on_frame, errors.append)
         assert wait_for(lambda: len(recorder.frames) >= 10)
         backend.stop()

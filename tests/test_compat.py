@@ -15,6 +15,7 @@ from typing import Callable
 import pytest
 
 from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.testing import wait_for
 
 BIN = Path(sys.executable).parent
 
@@ -247,3 +248,53 @@ def test_file_base_of_a_name_with_dots(tmp_path: Path) -> None:
     (meta,) = original_reader(tmp_path / "day1.v2").values()
     assert meta["acquisition_file_base"] == str(tmp_path / "day1.v2" / "day1.v2.cam0")
     assert meta["acquisition_time"] == meta["file_time"]  # a name without '__': the date stamp
+
+
+def test_remote_acquisition_control_on_its_own(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    """The original's one-camera class: initialise, transmit_settings, start, stop, cleanup, send_command."""
+    from rpi_camera_colony.acquisition.remote_control import RemoteAcquisitionControl
+    from rpi_camera_colony.config.config import load_config
+    from rpi_camera_colony.exc import ConfigError, ProtocolError
+
+    config = colony_config(cameras=2, framerate=30)
+    with pytest.raises(ConfigError, match=r"instance_name is needed: the config has 2 cameras \(cam0, cam1\)"):
+        RemoteAcquisitionControl(config_data=str(config))
+    with pytest.raises(ConfigError, match=r"no such camera in the config \(known: cam0, cam1\)"):
+        RemoteAcquisitionControl(instance_name="cam9", config_data=str(config))
+    camera = RemoteAcquisitionControl(instance_name="cam1", config_data=str(config))
+    try:
+        assert camera.connected is False and camera.transmit_settings() is None  # nothing sent before initialise
+        assert camera.config_data["controllers"]["cam0"]["framerate"] == 30  # the whole config, the original's shape
+        camera.initialise()
+        assert camera.connected
+        assert camera.transmit_settings().ok  # acknowledged
+        reply = camera.start_acquisition("mouse1__s2")
+        assert reply.data["first_frame"]["index"] >= 0
+        assert camera.send_command("status").data["state"] == "recording"
+        with pytest.raises(ProtocolError, match="command status 'jump': not a command; use one of close, reset"):
+            camera.send_command("command", {"status": "jump"})
+        with pytest.raises(ProtocolError, match="unknown command 'explode'"):
+            camera.send_command("explode", {})
+        summary = camera.stop_acquisition()
+        assert summary["frames"] > 0 and summary["status"] == "stopped"
+        assert camera.send_command("command", {"status": "reset"}).ok  # the original's reset (simulated: nothing)
+    finally:
+        camera.cleanup()
+    camera.cleanup()  # twice is fine
+    assert camera.connected is False
+    folder = data_dir / "mouse1" / "mouse1__s2"
+    assert [meta["instance_name"] for meta in original_reader(folder).values()] == ["cam1"]  # only this camera
+
+    # the config as load_config returns it, or as a conductor's config_data (a read-only mapping); auto_init
+    settings = load_config(config_path=str(config))
+    with pytest.warns(DeprecationWarning, match="control_socket_wrapper=...\\) has no effect"):
+        camera = RemoteAcquisitionControl(
+            "cam0", settings.as_mapping(), control_socket_wrapper=object(), auto_init=True
+        )
+    with camera:
+        assert camera.connected and camera.send_command("ping").ok
+        pid = camera.status().pid
+        assert pid is not None and camera.pkill_remote() is not None  # ends that agent by its pid
+        assert wait_for(lambda: not camera.connected)
+    camera = RemoteAcquisitionControl(instance_name="cam0", config_data=settings)
+    camera.cleanup()  # never initialised: nothing to clean up

@@ -7,7 +7,9 @@ name) and the log socket, feeds each command to the camera state machine
 conductor. The camera runs on its own thread; its events reach the loop through a queue and a
 :class:`~rpi_camera_colony.network_communication.Waker`.
 
-``start`` is acknowledged only after the first frame was encoded and written, so "recording" is a fact, not a hope.
+``start`` is acknowledged only after the first frame was encoded and written, so "recording" is a fact, not a hope;
+``configure`` and ``reset`` only after exposure and white balance have settled (the ``exposure_warmup``), while
+heartbeats go on.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ logger = logging.getLogger(__name__)
 LINK_SILENCE_S = 6.0
 #: A scheduled start (or sync-box edge) further than this from now is refused.
 MAX_START_OFFSET_US = 3_600_000_000
+#: Commands answered once their effect is real: the first frame written, or exposure settled.
+_ANSWERED_LATER = frozenset({"start", "configure", "reset"})
 
 
 class _HeldStart(NamedTuple):
@@ -144,6 +148,7 @@ class PiAcquisitionControl:
         self.heartbeat_interval = heartbeat_interval
         self._pending_start: Optional[tuple[str, float]] = None  # request id, deadline for the first frame
         self._deferred_start: Optional[_HeldStart] = None  # waiting for the clock mapping
+        self._pending_settle: Optional[tuple[str, dict[str, Any]]] = None  # request id, reply data: configure, reset
         self._shutdown_requested = False
         self._parent_pid = parent_pid
         self._orphaned = False
@@ -198,8 +203,10 @@ class PiAcquisitionControl:
         return self.agent.start(**names)
 
     def stop(self, reason: str = "requested") -> dict[str, Any]:
-        """Stop recording or preview (answering a start still waiting for its first frame); return the summary."""
+        """Stop recording, preview or an exposure warm-up (answering a start still waiting for its first frame, or a
+        configure waiting for exposure to settle); return the summary."""
         self._cancel_start(f"stopped ({reason}) before the first frame")
+        self._cancel_settle(f"stopped ({reason}) before exposure and white balance had settled")
         return self.agent.stop(reason)
 
     def request_shutdown(self) -> None:
@@ -332,7 +339,9 @@ class PiAcquisitionControl:
                 name, details = self._events.get_nowait()
             except queue.Empty:
                 return
-            if name == "first_frame" and self._pending_start is not None:
+            if name == "settled":
+                self._settled()
+            elif name == "first_frame" and self._pending_start is not None:
                 request_id, _ = self._pending_start
                 self._pending_start = None
                 self._reply(request_id, ok=True, data={"first_frame": details, **self.agent.status().fields()})
@@ -343,6 +352,25 @@ class PiAcquisitionControl:
                 self._cancel_start(f"camera failed: {error}")
                 if was_recording:
                     self._send_heartbeat()
+
+    def _settled(self) -> None:
+        """The exposure warm-up ended: answer the configure (or reset) that waits for it."""
+        pending, self._pending_settle = self._pending_settle, None
+        try:
+            fixed = self.agent.finish_settling()
+        except ColonyError as err:
+            logger.error("exposure warm-up failed: %s", err)
+            if pending is not None:
+                self._reply(pending[0], ok=False, error=str(err))
+            return
+        if pending is not None:
+            self._reply(pending[0], ok=True, data={**pending[1], "exposure": fixed})
+
+    def _cancel_settle(self, why: str) -> None:
+        """Answer a configure (or reset) that waits for its exposure warm-up: it will not end."""
+        if self._pending_settle is not None:
+            self._reply(self._pending_settle[0], ok=False, error=why)
+        self._pending_settle = None
 
     def _cancel_start(self, why: str) -> None:
         """Answer a start that waits for its first frame or its start time: it will not come."""
@@ -388,8 +416,8 @@ class PiAcquisitionControl:
     def _dispatch(self, message: dict[str, Any]) -> None:
         request_id, name, args = message["id"], message["command"], message.get("args", {})
         try:
-            if name == "start":
-                self._command_start(request_id, args)
+            if name in _ANSWERED_LATER:  # replied to when the first frame is written, or exposure settled
+                getattr(self, f"_command_{name}")(request_id, args)
                 return
             data = getattr(self, f"_command_{name}")(args)
         except ColonyError as err:  # the command cannot be carried out: said in the reply
@@ -418,7 +446,7 @@ class PiAcquisitionControl:
             raise ConfigError([f"{key} = {value!r}: must be a number of {unit} in {low:g}..{high:g}"])
         return float(value)
 
-    def _command_configure(self, args: dict[str, Any]) -> dict[str, Any]:
+    def _command_configure(self, request_id: str, args: dict[str, Any]) -> None:
         settings = controller_from_dict(args.get("settings", {}))
         interval = self._number(args, "clock_sync_interval", 0.1, 60, "seconds")
         max_time = self._number(args, "max_acquisition_time", 0, float("inf"), "seconds")
@@ -428,13 +456,30 @@ class PiAcquisitionControl:
         check = args.get("disk_space_check")
         if check is not None and not isinstance(check, str):
             raise ConfigError([f"disk_space_check = {check!r}: must be a name"])
+        if self._pending_settle is not None:
+            raise RecordingError("a configure or reset is already waiting for exposure to settle")
         unsupported = self.agent.configure(
-            settings, data_path=data_path, max_acquisition_time=max_time, disk_space_check=check
+            settings, data_path=data_path, max_acquisition_time=max_time, disk_space_check=check, wait=False
         )
         if interval is not None:
             self.clock_sync.interval = interval
         info = self.agent.backend_info
-        return {"unsupported": unsupported, "backend": dataclasses.asdict(info) if info else {}}
+        self._answer_after_settling(
+            request_id, {"unsupported": unsupported, "backend": dataclasses.asdict(info) if info else {}}
+        )
+
+    def _command_reset(self, request_id: str, args: dict[str, Any]) -> None:
+        """Settle exposure and white balance again (the original's ``reset``), then fix them."""
+        if self._pending_settle is not None:
+            raise RecordingError("a configure or reset is already waiting for exposure to settle")
+        self.agent.settle_exposure(wait=False)
+        self._answer_after_settling(request_id, {})
+
+    def _answer_after_settling(self, request_id: str, data: dict[str, Any]) -> None:
+        if self.agent.state == "settling":
+            self._pending_settle = (request_id, data)
+        else:
+            self._reply(request_id, ok=True, data={**data, "exposure": None})
 
     def _start_at(self, args: dict[str, Any]) -> Optional[int]:
         """The start time asked for (conductor clock, microseconds), or None.
@@ -592,6 +637,7 @@ class PiAcquisitionControl:
             return
         self._closed = True
         self._cancel_start("agent closed")
+        self._cancel_settle("agent closed")
         self.agent.close()
         if self._logs is not None:
             self._logs.close()

@@ -9,15 +9,18 @@ the conductor's commands, and a test or a script drives it in-process::
         ...
         summary = agent.stop()
 
-States: ``idle`` -> ``configured`` -> ``recording`` or ``previewing`` -> ``stopped`` (or ``error``) -> ... ->
-``closed``. Every method is called from one thread (the loop's, or the caller's); the camera reports its first frame
-and its failures from its own thread through ``on_event``.
+States: ``idle`` -> (``settling`` ->) ``configured`` -> ``recording`` or ``previewing`` -> ``stopped`` (or
+``error``) -> ... -> ``closed``. ``settling`` is the exposure warm-up after configure (and :meth:`settle_exposure`):
+``exposure_warmup`` seconds of automatic exposure and white balance, then both fixed for every recording after.
+Every method is called from one thread (the loop's, or the caller's); the camera reports its first frame, its
+failures and the end of a warm-up from its own thread through ``on_event``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,14 +33,17 @@ from rpi_camera_colony.acquisition.recording import AcquisitionInfo, AgentInfo, 
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings
-from rpi_camera_colony.exc import BackendError, ConfigError, RecordingError
+from rpi_camera_colony.exc import BackendError, ConfigError, RecordingError, SettleCancelled
 from rpi_camera_colony.files import RecordingFiles, check_name_part
 from rpi_camera_colony.protocol import AgentStatus
 
 logger = logging.getLogger(__name__)
 
-#: ``on_event(name, details)``: "first_frame" and "error", called from the camera's thread.
+#: ``on_event(name, details)``: "first_frame", "error" and "settled", called from the camera's thread.
 EventCallback = Callable[[str, dict[str, Any]], None]
+
+#: Seconds a warm-up may overrun ``exposure_warmup`` (the camera's start and stop) before it counts as failed.
+SETTLE_MARGIN = 10.0
 
 #: The agent's defaults are the config's (the conductor's ``configure`` sends the values in force).
 DEFAULT_DATA_PATH = GeneralSettings.remote_data_path
@@ -108,6 +114,8 @@ class CameraAgent:
         self.recording: Optional[Recording] = None
         self.last_summary: dict[str, Any] = {}
         self.error: Optional[str] = None
+        self._settled = threading.Event()
+        self._settle_outcome: Optional[tuple[Optional[dict[str, Any]], Optional[BaseException]]] = None
 
     @staticmethod
     def _checked_disk_check(value: str) -> str:
@@ -117,8 +125,8 @@ class CameraAgent:
 
     @property
     def busy(self) -> bool:
-        """Recording or previewing: the camera runs."""
-        return self.state in ("recording", "previewing")
+        """Recording, previewing or settling exposure: the camera runs."""
+        return self.state in ("recording", "previewing", "settling")
 
     def configure(
         self,
@@ -127,13 +135,15 @@ class CameraAgent:
         data_path: Optional[str] = None,
         max_acquisition_time: Optional[float] = None,
         disk_space_check: Optional[str] = None,
+        wait: bool = True,
     ) -> list[str]:
-        """Choose and configure the backends for ``settings``; return the settings the camera cannot honour.
+        """Choose and configure the backends for ``settings``, then settle exposure (:meth:`settle_exposure`); return
+        the settings the camera cannot honour.
 
         Raises:
-            RecordingError: while recording or previewing.
+            RecordingError: while recording, previewing or settling.
             ConfigError: for settings of another camera, or an unknown ``disk_space_check``.
-            BackendError: if a backend is not available or rejects a setting.
+            BackendError: if a backend is not available, rejects a setting, or fails its warm-up.
         """
         if self.busy:
             raise RecordingError(f"cannot configure while {self.state}: stop first")
@@ -172,7 +182,67 @@ class CameraAgent:
         self.disk_space_check = check
         self.state = "configured"
         self.error = None
+        self.settle_exposure(wait=wait)
         return list(self._unsupported)
+
+    def settle_exposure(self, *, wait: bool = True) -> bool:
+        """Let automatic exposure and white balance settle for ``exposure_warmup`` seconds with the camera running
+        but nothing recorded, then fix them for every recording after (the original's ``preview_static``).
+
+        Returns False when there is nothing to settle: ``exposure_warmup = 0``, a camera without automatic exposure
+        (simulated), or exposure and white balance both set by hand. With ``wait=False`` it returns at once in the
+        ``settling`` state: call :meth:`finish_settling` after the ``"settled"`` event.
+
+        Raises:
+            RecordingError: if not configured, or busy.
+            BackendError: if the warm-up failed (``wait=True``).
+        """
+        if self.camera is None or self.settings is None:
+            raise RecordingError("not configured: send 'configure' before 'reset'")
+        if self.busy:
+            raise RecordingError(f"cannot settle exposure while {self.state}: stop first")
+        seconds = self.settings.exposure_warmup
+        if seconds <= 0:
+            return False
+        self._settled.clear()
+        self._settle_outcome = None
+        if not self.camera.settle_exposure(seconds, self._on_settled):
+            return False
+        self.state = "settling"
+        logger.info("letting exposure and white balance settle for %.1f s", seconds)
+        if wait:
+            if not self._settled.wait(seconds + SETTLE_MARGIN):
+                self.camera.stop()
+                self._settle_outcome = (None, BackendError(f"the exposure warm-up did not end after {seconds:g} s"))
+            self.finish_settling()
+        return True
+
+    def _on_settled(self, fixed: Optional[dict[str, Any]], error: Optional[BaseException]) -> None:
+        """The warm-up ended (on its own thread)."""
+        self._settle_outcome = (fixed, error)
+        self._settled.set()
+        self._on_event("settled", {"fixed": fixed, "error": None if error is None else str(error)})
+
+    def finish_settling(self) -> Optional[dict[str, Any]]:
+        """Take the warm-up's outcome (after the ``"settled"`` event); return the values fixed. A no-op (None) when no
+        warm-up is waiting to be taken.
+
+        Raises:
+            SettleCancelled: it was stopped first (the state is ``configured``, exposure automatic).
+            BackendError: it failed (the state is ``error``).
+        """
+        outcome, self._settle_outcome = self._settle_outcome, None
+        if self.state != "settling" or outcome is None:
+            return None
+        fixed, error = outcome
+        if isinstance(error, SettleCancelled):
+            self.state = "configured"
+            raise error
+        if error is not None:
+            self.state, self.error = "error", str(error)
+            raise error if isinstance(error, BackendError) else BackendError(str(error))
+        self.state = "configured"
+        return fixed
 
     def start(
         self,
@@ -196,6 +266,8 @@ class CameraAgent:
         """
         if self.settings is None or self.camera is None or self.ttl is None or self.backend_info is None:
             raise RecordingError("not configured: send 'configure' before 'start'")
+        if self.state == "settling":
+            raise RecordingError("exposure is still settling: start after the configure (or reset) reply")
         if self.busy:
             raise RecordingError(f"already {self.state}: stop first")
         name = check_name_part("acquisition_name", acquisition_name)
@@ -272,6 +344,8 @@ class CameraAgent:
         """
         if self.camera is None:
             raise RecordingError("not configured: send 'configure' before 'preview'")
+        if self.state == "settling":
+            raise RecordingError("exposure is still settling: preview after the configure (or reset) reply")
         if self.busy:
             raise RecordingError(f"already {self.state}")
         try:
@@ -281,7 +355,14 @@ class CameraAgent:
         self.state = "previewing"
 
     def stop(self, reason: str = "requested") -> dict[str, Any]:
-        """Stop recording or preview and finish every file; return the recording's summary (the last one if idle)."""
+        """Stop recording, preview or a warm-up and finish every file; return the recording's summary (the last one if
+        idle). A warm-up stopped leaves exposure automatic."""
+        if self.state == "settling" and self.camera is not None:
+            self.camera.stop()  # the warm-up ends (its "settled" event follows; nothing is left to take from it)
+            self._settle_outcome = None
+            self.state = "configured"
+            logger.warning("stopped before exposure and white balance had settled: they stay automatic")
+            return {}
         if self.state == "previewing" and self.camera is not None:
             self.camera.stop()
             self.state = "configured"

@@ -18,9 +18,10 @@ This package's: ``rcc_metadata_version`` (2; 1 lacked the original's keys and he
 (every camera setting), ``files`` (file names by kind), ``start`` / ``stop`` (``sys_time`` in seconds since the
 epoch, ``iso`` text, ``camera_time_us``), ``frames`` (``written``, ``dropped``, ``dropped_at`` (frame indices after
 which frames were missing, first 1000), ``ttl_out_pulses``, ``ttl_in_edges``, ``first_index``, ``last_index``),
-``video_bytes``, ``duration_s``, ``unsupported_settings``, ``clock`` (offset_us, drift_ppm, rtt_us, samples,
-model, sync_mode), ``timing`` (start_at_us on the conductor's clock, first_frame, start_skew_us and the first frames
-of all cameras as the conductor measured them).
+``video_bytes``, ``duration_s``, ``unsupported_settings``, ``exposure`` (``warmup_s``, and ``fixed``: the exposure
+and white balance values the warm-up or ``lock_exposure_after`` fixed, null while automatic), ``clock`` (offset_us,
+drift_ppm, rtt_us, samples, model, sync_mode), ``timing`` (start_at_us on the conductor's clock, first_frame,
+start_skew_us and the first frames of all cameras as the conductor measured them).
 """
 
 from __future__ import annotations
@@ -430,6 +431,7 @@ class Recording:
             },
             "settings": self.settings.to_dict(),
             "unsupported_settings": self.unsupported,
+            "exposure": {"warmup_s": self.settings.exposure_warmup, "fixed": self.camera.fixed_exposure},
             "files": {}
             if files is None
             else {

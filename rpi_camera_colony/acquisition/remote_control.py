@@ -1,5 +1,5 @@
-"""The original package's import path for ``RemoteAcquisitionControl`` (now :mod:`rpi_camera_colony.control.camera`,
-the central side), and a command line for one camera of a config:
+"""The original package's import path for ``RemoteAcquisitionControl`` (now
+:mod:`rpi_camera_colony.control.remote_acquisition`, the central side), and a command line for one camera of a config:
 
 ``python -m rpi_camera_colony.acquisition.remote_control -c CONFIG --instance-name NAME`` records from that one
 camera (the same as ``rcc_conductor --camera NAME``).
@@ -10,12 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from rpi_camera_colony.control.camera import (
-    MISSED_HEARTBEATS,
-    STALL_SECONDS,
-    CameraStatus,
-    RemoteAcquisitionControl,
-)
+from rpi_camera_colony.control.camera import MISSED_HEARTBEATS, STALL_SECONDS, CameraStatus
+from rpi_camera_colony.control.remote_acquisition import RemoteAcquisitionControl
 
 __all__ = ["MISSED_HEARTBEATS", "STALL_SECONDS", "CameraStatus", "RemoteAcquisitionControl", "main"]
 

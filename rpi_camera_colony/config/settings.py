@@ -142,6 +142,7 @@ class ControllerSettings:
     sim_clock_drift_ppm: float = 0.0
     sync_mode: str = "off"
     lock_exposure_after: float = 0.0
+    exposure_warmup: float = 3.0
     # Patched in from [general] (see general_settings_to_patch_into_controller).
     acquisition_time: str = "dummy_time"
     acquisition_group: str = ""

@@ -1,4 +1,4 @@
-"""``RemoteAcquisitionControl``: the conductor's handle on one camera's agent.
+"""``CameraLink``: the conductor's handle on one camera's agent.
 
 It sends that camera's commands (each returns a :class:`~rpi_camera_colony.control.status.CommandStatus`) and keeps
 what the agent last said: its hello, its heartbeats, whether it is lost or stalled, and its outages.
@@ -33,9 +33,8 @@ class CameraStatus:
     """What the conductor knows about one camera right now (from its latest heartbeat)."""
 
     name: str
-    state: (
-        str  #: the agent's state: idle, configured, previewing, recording, stopped, error, closed; or "lost"/"exited"
-    )
+    #: the agent's state: idle, settling, configured, previewing, recording, stopped, error, closed; or "lost"/"exited"
+    state: str
     connected: bool
     frames: int = 0
     dropped: int = 0
@@ -57,7 +56,7 @@ class CameraStatus:
         return self.problem is None
 
 
-class RemoteAcquisitionControl:
+class CameraLink:
     """One camera, seen from the conductor. Created by :class:`~rpi_camera_colony.control.conductor.Conductor`."""
 
     def __init__(
@@ -109,7 +108,12 @@ class RemoteAcquisitionControl:
         }
         if clock_sync_interval is not None:
             args["clock_sync_interval"] = clock_sync_interval
-        return self.send("configure", args)
+        # acknowledged once exposure has settled: the warm-up adds to the command's deadline
+        return self.send("configure", args, self.command_timeout + self.settings.exposure_warmup)
+
+    def reset(self) -> CommandStatus:
+        """Settle exposure and white balance again (``exposure_warmup`` seconds), then fix them."""
+        return self.send("reset", timeout=self.command_timeout + self.settings.exposure_warmup)
 
     def start(
         self,

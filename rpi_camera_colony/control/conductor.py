@@ -22,7 +22,7 @@ from typing import IO, Any, Optional, Union
 from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.config.loading import load_config
 from rpi_camera_colony.config.settings import ColonySettings
-from rpi_camera_colony.control.camera import CameraStatus, RemoteAcquisitionControl
+from rpi_camera_colony.control.camera import CameraLink, CameraStatus
 from rpi_camera_colony.control.launch import (
     AgentArguments,
     AgentProcess,
@@ -160,8 +160,8 @@ class Conductor:
         self.start_replies: dict[str, Reply] = {}
         self.start_at_us: Optional[int] = None
         self.start_skew_us: Optional[int] = None
-        self.controllers: dict[str, RemoteAcquisitionControl] = {
-            name: RemoteAcquisitionControl(
+        self.controllers: dict[str, CameraLink] = {
+            name: CameraLink(
                 c,
                 submit=self.links.submit,
                 command_timeout=settings.control.command_timeout,
@@ -549,6 +549,17 @@ class Conductor:
             raise ColonyError("not connected: call connect() first")
         if self._server is not None:
             self._server.check()
+
+    def terminate_agent(self, name: str) -> Optional[int]:
+        """End the agent process of one camera that this conductor started, by its pid (SIGTERM: a recording's files
+        are finished first; SIGKILL if it does not end). Returns its exit code; None when this conductor started no
+        process for that camera (launcher = none, attached) or it did not end."""
+        process = self._processes.get(name)
+        if process is None:
+            logger.warning("%s: no agent process of this conductor to end", name)
+            return None
+        logger.info("%s: ending agent pid %d", name, process.pid)
+        return process.terminate()
 
     # -- clean-up -------------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 :class:`AgentLinks` keeps the commands awaiting replies, resolves them from replies, errors, undeliverable sends and
 agent exits, records hellos and heartbeats on each camera's
-:class:`~rpi_camera_colony.control.camera.RemoteAcquisitionControl`, shows agents' log records under the
+:class:`~rpi_camera_colony.control.camera.CameraLink`, shows agents' log records under the
 camera's name, and lets the conductor wait for every hello. Its ``on_*`` methods run on the network thread (or a
 launcher's watcher thread); the rest on the caller's.
 """
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Optional
 
 from rpi_camera_colony import __version__, protocol
-from rpi_camera_colony.control.camera import RemoteAcquisitionControl
+from rpi_camera_colony.control.camera import CameraLink
 from rpi_camera_colony.control.status import CommandStatus
 from rpi_camera_colony.exc import CameraError, CameraNotConnected, ColonyCommandError, HandshakeTimeout
 from rpi_camera_colony.network_communication import ControlServer
@@ -41,14 +41,14 @@ class AgentLinks:
     ) -> None:
         self.require_same_version = require_same_version
         self.log_callback = log_callback  #: called with every remote log line (the original's logging_stream_callback)
-        self.controllers: dict[str, RemoteAcquisitionControl] = {}
+        self.controllers: dict[str, CameraLink] = {}
         self.server: Optional[ControlServer] = None
         self.closing = False
         self._lock = threading.Condition()
         self._pending: dict[str, tuple[str, CommandStatus]] = {}
         self._remote_logs: dict[str, deque[dict[str, Any]]] = {}
 
-    def add(self, controller: RemoteAcquisitionControl) -> None:
+    def add(self, controller: CameraLink) -> None:
         self.controllers[controller.name] = controller
         self._remote_logs[controller.name] = deque(maxlen=REMOTE_LOG_KEEP)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
+from rpi_camera_colony.acquisition.cameras.settle import SettleCallback
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings
 
@@ -73,9 +74,26 @@ class CameraBackend(abc.ABC):
             BackendError: if the camera cannot start.
         """
 
+    def settle_exposure(self, seconds: float, on_done: SettleCallback) -> bool:
+        """Run the camera ``seconds`` without recording while automatic exposure and white balance settle, then fix
+        what they reached for every later start (until the next settle or configure). Returns at once.
+
+        Returns False when there is nothing to settle (``on_done`` is not called): a camera without automatic
+        exposure (the simulated one), or exposure and white balance both set by hand. Else ``on_done(fixed, None)``
+        follows from another thread, or ``on_done(None, error)``; :meth:`stop` cancels a warm-up in progress
+        (``SettleCancelled``).
+        """
+        return False
+
+    @property
+    def fixed_exposure(self) -> Optional[dict[str, Any]]:
+        """The exposure and white balance values fixed by the last warm-up (None: automatic), for the metadata."""
+        return None
+
     @abc.abstractmethod
     def stop(self) -> None:
-        """Stop capturing; returns after the last frame was delivered and the encoder flushed. Safe to call twice."""
+        """Stop capturing (or a warm-up); returns after the last frame was delivered and the encoder flushed. Safe to
+        call twice."""
 
     @abc.abstractmethod
     def close(self) -> None:

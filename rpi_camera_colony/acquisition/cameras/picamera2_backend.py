@@ -16,9 +16,12 @@ video_denoise          NoiseReductionMode = 2 (high quality) or 0 (off)
 shutter_speed (extra)  ExposureTime (µs) with AeEnable = False
 exposure_mode = off    AeEnable = False;  awb_mode = off: AwbEnable = False;  awb_gains = r, b: ColourGains
 sync_mode              SyncMode = 1 (server) or 2 (client): libcamera's software camera sync (Pi 5)
-lock_exposure_after    after that many seconds, AeEnable = AwbEnable = False with the ExposureTime,
-                       AnalogueGain and ColourGains the automatic algorithms had reached (the original's
-                       preview_static)
+exposure_warmup        at configure (and ``reset``), the camera runs that many seconds without recording; then
+                       AeEnable = AwbEnable = False with the ExposureTime, AnalogueGain and ColourGains the
+                       automatic algorithms had reached, for every recording after (the original's
+                       preview_static); a ``preview`` settles them again that far into the preview. Only what
+                       is automatic is fixed (not exposure with shutter_speed, not white balance with awb_gains)
+lock_exposure_after    the same, that many seconds into each recording (when no warm-up fixed them)
 =====================  =====================================================================================
 
 Settings with no libcamera equivalent are reported by name at configure time: led, preview_alpha, still_stats,
@@ -50,6 +53,7 @@ from rpi_camera_colony.acquisition.cameras.base import (
     FrameInfo,
     VideoOutput,
 )
+from rpi_camera_colony.acquisition.cameras.settle import SettleCallback, WarmUp
 from rpi_camera_colony.clock import CameraClock, boottime_clock
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError
@@ -147,6 +151,7 @@ class _FrameSink:
         self.on_frame = on_frame
         self.on_error = on_error
         self.encoder: Any = None  #: set while recording (None: preview)
+        self.lock_after = 0.0  #: seconds into this run at which exposure is fixed (0: not in this run)
         self.arrived: deque[tuple[int, float]] = deque()  # (sensor timestamp µs, time.time() on arrival)
         self.first_us: Optional[int] = None  #: the first frame that arrived: frame numbers count from it
         self.exposure_locked = False
@@ -158,14 +163,15 @@ class _FrameSink:
         assert self.first_us is not None  # every frame arrives (post_callback) before it is encoded
         return round((stamp_us - self.first_us) * self.framerate / 1e6)
 
-    def frame_arrived(self, stamp_us: int, lock_after_s: float) -> bool:
-        """Note a frame as it arrives; True when exposure should be locked now (``lock_after_s`` into the run)."""
+    def frame_arrived(self, stamp_us: int) -> bool:
+        """Note a frame as it arrives; True when exposure should be locked now (:attr:`lock_after` into the run)."""
         with self.lock:
             if self.first_us is None:
                 self.first_us = stamp_us
             if self.encoder is not None:
                 self.arrived.append((stamp_us, time.time()))
-            lock_now = not self.exposure_locked and lock_after_s > 0 and stamp_us - self.first_us >= lock_after_s * 1e6
+            lock_after = self.lock_after
+            lock_now = not self.exposure_locked and lock_after > 0 and stamp_us - self.first_us >= lock_after * 1e6
             self.exposure_locked |= lock_now
             return lock_now
 
@@ -233,6 +239,11 @@ class Picamera2Camera(CameraBackend):
         self._settings: Optional[ControllerSettings] = None
         self._sink: Optional[_FrameSink] = None
         self._timer: Optional[threading.Timer] = None
+        self._controls: dict[str, Any] = {}  #: the settings' controls, given at every start
+        self._automatic: tuple[str, ...] = ()  #: what the settings leave automatic: "exposure", "white balance"
+        self._fixed: Optional[dict[str, Any]] = None  #: controls fixed by the last warm-up or lock
+        self._latest: Optional[dict[str, Any]] = None  #: the metadata of the latest frame that arrived
+        self._warmup: Optional[WarmUp] = None
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -265,7 +276,72 @@ class Picamera2Camera(CameraBackend):
                 f"{size[0]}x{size[1]} on this camera; set that resolution (or one the sensor's modes allow)"
             )
         self._settings = settings
+        self._controls = controls
+        self._automatic = tuple(
+            part
+            for part, key in (("exposure", "AeEnable"), ("white balance", "AwbEnable"))
+            if controls.get(key, True) is not False
+        )
+        self._fixed = None
         return unsupported
+
+    @property
+    def fixed_exposure(self) -> Optional[dict[str, Any]]:
+        return None if self._fixed is None else dict(self._fixed)
+
+    def settle_exposure(self, seconds: float, on_done: SettleCallback) -> bool:
+        if self._camera is None or self._settings is None:
+            raise BackendError("camera is not configured: send 'configure' before a warm-up")
+        if not self._automatic or seconds <= 0:
+            return False
+        self._warmup = WarmUp(
+            seconds, begin=self._warmup_begin, finish=self._warmup_finish, abort=self._stop_camera, on_done=on_done
+        )
+        self._warmup.start()
+        return True
+
+    def _warmup_begin(self) -> None:
+        self._unfix()
+        self._latest = None
+        self.start(None, lambda frame: None, self._warmup_failed)
+
+    def _warmup_failed(self, error: BaseException) -> None:
+        logger.error("camera failed during the exposure warm-up: %s", error)
+
+    def _warmup_finish(self) -> dict[str, Any]:
+        metadata = self._latest
+        self._stop_camera()
+        if metadata is None:
+            raise BackendError("no frame arrived during the exposure warm-up: the camera delivers nothing")
+        self._fixed = self._fixed_controls(metadata)
+        return dict(self._fixed)
+
+    def _unfix(self) -> None:
+        """Automatic exposure and white balance again (what the settings leave automatic), from the next start."""
+        self._fixed = None
+
+    def _start_controls(self) -> dict[str, Any]:
+        """What a start gives libcamera: the settings' controls, and the fixed values or automatic again."""
+        controls = dict(self._controls)
+        if self._fixed is not None:
+            controls.update(self._fixed)
+        else:
+            enable = {"exposure": "AeEnable", "white balance": "AwbEnable"}
+            controls.update({enable[part]: True for part in self._automatic})
+        return controls
+
+    def _fixed_controls(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Controls that fix the automatic parts where a frame's metadata says they were."""
+        controls: dict[str, Any] = {}
+        if "exposure" in self._automatic:
+            controls.update(
+                AeEnable=False,
+                ExposureTime=int(metadata["ExposureTime"]),
+                AnalogueGain=float(metadata["AnalogueGain"]),
+            )
+        if "white balance" in self._automatic:
+            controls.update(AwbEnable=False, ColourGains=tuple(float(g) for g in metadata["ColourGains"]))
+        return controls
 
     @property
     def encoder_name(self) -> str:
@@ -282,7 +358,13 @@ class Picamera2Camera(CameraBackend):
     ) -> None:
         if self._camera is None or self._settings is None:
             raise BackendError("camera is not configured: send 'configure' before 'start'")
-        self._sink = _FrameSink(output, self._settings.framerate, on_frame, on_error)
+        sink = self._sink = _FrameSink(output, self._settings.framerate, on_frame, on_error)
+        warmup = self._settings.exposure_warmup
+        if output is None and warmup > 0 and self._automatic and not self._warming_up():
+            self._unfix()  # a preview settles exposure again, that far into it
+            sink.lock_after = warmup
+        elif output is not None and self._fixed is None:
+            sink.lock_after = self._settings.lock_exposure_after
         self._camera.post_callback = self._arrived
         wait = 0.0 if start_at_us is None else self.clock.to_monotonic(start_at_us) - time.monotonic()
         if wait > 0:  # libcamera starts when asked: begin at the common start time, without blocking the agent
@@ -297,6 +379,8 @@ class Picamera2Camera(CameraBackend):
         sink, settings = self._sink, self._settings
         assert sink is not None and settings is not None
         try:
+            # every start gets them all (picamera2 applies controls set before a start from its first frame)
+            self._camera.set_controls(self._start_controls())
             if not record:
                 self._camera.start()
             else:
@@ -319,8 +403,9 @@ class Picamera2Camera(CameraBackend):
             return
         try:
             metadata = request.get_metadata()
+            self._latest = metadata
             stamp_us = int(metadata["SensorTimestamp"]) // 1000
-            if sink.frame_arrived(stamp_us, settings.lock_exposure_after):
+            if sink.frame_arrived(stamp_us):
                 self._lock_exposure(metadata)
             if sink.encoder is None and sink.active:  # preview: nothing is encoded, reported as it arrives
                 sink.on_frame(FrameInfo(sink.index(stamp_us), stamp_us, time.time(), 0, False))
@@ -328,18 +413,21 @@ class Picamera2Camera(CameraBackend):
             sink.on_error(err)
 
     def _lock_exposure(self, metadata: dict[str, Any]) -> None:
-        """Fix exposure and white balance where the automatic algorithms have settled."""
-        controls = {
-            "AeEnable": False,
-            "AwbEnable": False,
-            "ExposureTime": int(metadata["ExposureTime"]),
-            "AnalogueGain": float(metadata["AnalogueGain"]),
-            "ColourGains": tuple(float(g) for g in metadata["ColourGains"]),
-        }
+        """Fix exposure and white balance where the automatic algorithms have settled (camera running)."""
+        controls = self._fixed_controls(metadata)
         self._camera.set_controls(controls)
+        self._fixed = controls
         logger.info("exposure and white balance locked: %s", controls)
 
+    def _warming_up(self) -> bool:
+        return self._warmup is not None and self._warmup.running
+
     def stop(self) -> None:
+        if self._warmup is not None:
+            self._warmup.cancel()  # a warm-up in progress ends: exposure stays automatic
+        self._stop_camera()
+
+    def _stop_camera(self) -> None:
         if self._camera is None:
             return
         if self._timer is not None:

@@ -4,8 +4,13 @@ As the original package did: ``PiCamera(resolution, framerate, clock_mode='raw')
 PiCamera attribute of the same name (extras too), H.264 recorded with ``start_recording``. Frames are reported from
 the output's ``write`` calls: after each complete frame, ``camera.frame`` (a PiVideoFrame) gives its index and
 timestamp (µs on the camera's GPU clock, which :attr:`clock` maps to this machine's monotonic clock). A setting
-PiCamera refuses is reported by name at configure time. With ``lock_exposure_after`` the white balance gains and the
-exposure that auto mode reached are fixed after that many seconds, as the original's ``preview_static`` did.
+PiCamera refuses is reported by name at configure time.
+
+As the original's ``preview_static``: ``exposure_warmup`` seconds after configure (or ``reset``) the white balance
+gains and the exposure that auto mode reached are fixed (``awb_mode = off`` with those ``awb_gains``,
+``shutter_speed = exposure_speed``, ``exposure_mode = off``), for every recording after; a preview settles them
+again that far into it. Only what the settings leave automatic is fixed. ``lock_exposure_after`` does the same that
+many seconds into each recording, when no warm-up fixed them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from rpi_camera_colony.acquisition.cameras.base import (
     FrameInfo,
     VideoOutput,
 )
+from rpi_camera_colony.acquisition.cameras.settle import SettleCallback, WarmUp
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError
@@ -89,6 +95,9 @@ class PicameraCamera(CameraBackend):
         self._camera: Any = None
         self._settings: Optional[ControllerSettings] = None
         self._lock_timer: Optional[threading.Timer] = None
+        self._automatic: tuple[str, ...] = ()  #: what the settings leave automatic: "exposure", "white balance"
+        self._fixed: Optional[dict[str, Any]] = None  #: what the last warm-up or lock fixed
+        self._warmup: Optional[WarmUp] = None
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -122,7 +131,53 @@ class PicameraCamera(CameraBackend):
         after = time.monotonic()
         self.clock = CameraClock(offset_s=gpu_us / 1e6 - (before + after) / 2)
         self._settings = settings
+        extras = {name: text.strip().lower() for name, text in settings.camera_extras}
+        manual_exposure = extras.get("exposure_mode") == "off" or extras.get("shutter_speed", "0") not in ("", "0")
+        manual_balance = extras.get("awb_mode") == "off" or "awb_gains" in extras
+        self._automatic = tuple(
+            part for part, manual in (("exposure", manual_exposure), ("white balance", manual_balance)) if not manual
+        )
+        self._fixed = None
         return []
+
+    @property
+    def fixed_exposure(self) -> Optional[dict[str, Any]]:
+        return None if self._fixed is None else dict(self._fixed)
+
+    def settle_exposure(self, seconds: float, on_done: SettleCallback) -> bool:
+        if self._camera is None or self._settings is None:
+            raise BackendError("camera is not configured: send 'configure' before a warm-up")
+        if not self._automatic or seconds <= 0:
+            return False
+        # PiCamera runs its automatic algorithms while open: the warm-up only lets time pass, then fixes.
+        self._warmup = WarmUp(seconds, begin=self._unfix, finish=self._fix, abort=lambda: None, on_done=on_done)
+        self._warmup.start()
+        return True
+
+    def _unfix(self) -> None:
+        """Automatic exposure and white balance again (what the settings leave automatic)."""
+        self._fixed = None
+        if "white balance" in self._automatic:
+            self._camera.awb_mode = "auto"
+        if "exposure" in self._automatic:
+            self._camera.shutter_speed = 0
+            self._camera.exposure_mode = "auto"
+
+    def _fix(self) -> dict[str, Any]:
+        """The original's preview_static: keep the white balance and exposure that auto mode settled on."""
+        camera = self._camera
+        fixed: dict[str, Any] = {}
+        if "white balance" in self._automatic:
+            gains = camera.awb_gains
+            camera.awb_mode = "off"
+            camera.awb_gains = gains
+            fixed["awb_gains"] = [float(g) for g in gains]
+        if "exposure" in self._automatic:
+            camera.shutter_speed = camera.exposure_speed
+            camera.exposure_mode = "off"
+            fixed["shutter_speed"] = int(camera.shutter_speed)
+        self._fixed = fixed
+        return dict(fixed)
 
     def start(
         self,
@@ -139,26 +194,26 @@ class PicameraCamera(CameraBackend):
             self._camera.start_recording(sink, format="h264", intra_period=self._settings.framerate)
         except Exception as err:
             raise BackendError(f"the camera did not start: {err}") from None
-        if self._settings.lock_exposure_after > 0:
-            self._lock_timer = threading.Timer(
-                self._settings.lock_exposure_after, self._lock_exposure, args=(on_error,)
-            )
+        lock_after = 0.0
+        if output is None and self._settings.exposure_warmup > 0 and self._automatic:
+            self._unfix()  # a preview settles exposure again, that far into it
+            lock_after = self._settings.exposure_warmup
+        elif output is not None and self._fixed is None:
+            lock_after = self._settings.lock_exposure_after
+        if lock_after > 0:
+            self._lock_timer = threading.Timer(lock_after, self._lock_exposure, args=(on_error,))
             self._lock_timer.start()
 
     def _lock_exposure(self, on_error: ErrorCallback) -> None:
-        """The original's preview_static: keep the white balance and exposure that auto mode settled on."""
         try:
-            camera = self._camera
-            gains = camera.awb_gains
-            camera.awb_mode = "off"
-            camera.awb_gains = gains
-            camera.shutter_speed = camera.exposure_speed
-            camera.exposure_mode = "off"
-            logger.info("exposure and white balance locked: awb_gains=%s shutter_speed=%s", gains, camera.shutter_speed)
+            fixed = self._fix()
+            logger.info("exposure and white balance locked: %s", fixed)
         except Exception as err:  # surfaced to the agent
             on_error(err)
 
     def stop(self) -> None:
+        if self._warmup is not None:
+            self._warmup.cancel()
         if self._lock_timer is not None:
             self._lock_timer.cancel()
             self._lock_timer.join()
