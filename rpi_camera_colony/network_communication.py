@@ -357,7 +357,49 @@ class LogForwarder:
 
 
 MessageHandler = Callable[[str, dict[str, Any]], None]
+
+
+class PreviewSender:
+    """An agent's preview images to the conductor's log port, on a PUSH socket of their own.
+
+    Used by the preview's thread only (the socket is made there, on the first image). At most two images wait for a
+    slow conductor; further ones are dropped (a preview image that is late is worth nothing).
+    """
+
+    def __init__(
+        self, context: zmq.Context[Any], *, address: str, port: int, curve: Optional[CurveClient] = None
+    ) -> None:
+        self._context = context
+        self._address = address
+        self._port = port
+        self._curve = curve
+        self._socket: Optional[zmq.Socket[bytes]] = None
+        self.dropped = 0
+
+    def __call__(self, frame: protocol.PreviewFrame) -> None:
+        if self._socket is None:
+            sock: zmq.Socket[bytes] = self._context.socket(zmq.PUSH)
+            configure_socket(sock, address=self._address)
+            if self._curve is not None:
+                self._curve.apply(sock)
+            sock.setsockopt(zmq.SNDHWM, 2)
+            sock.setsockopt(zmq.IMMEDIATE, 1)  # no queueing for a conductor that is not connected
+            sock.connect(endpoint(self._address, self._port))
+            self._socket = sock
+        try:
+            self._socket.send_multipart(protocol.encode_preview(frame), zmq.NOBLOCK)
+        except zmq.Again:
+            self.dropped += 1
+
+    def close(self) -> None:
+        """Close the socket (call after the preview's thread has ended). Safe to call twice."""
+        if self._socket is not None:
+            self._socket.close(0)
+            self._socket = None
+
+
 LogHandler = Callable[[dict[str, Any]], None]
+PreviewHandler = Callable[[protocol.PreviewFrame], None]
 TickHandler = Callable[[float], None]
 #: ``on_undeliverable(instance, request_id, reason)``: a message could not be handed to that agent.
 UndeliverableHandler = Callable[[str, Optional[str], str], None]
@@ -375,6 +417,7 @@ class ControlServer:
         log_address, log_port: where the PULL socket for agents' log records binds (port 0 picks a free port).
         on_message: called on the I/O thread as ``on_message(instance, message)`` for each valid message.
         on_log: called on the I/O thread with each log record dict an agent published.
+        on_preview: called on the I/O thread with each live preview image an agent sent (on the log socket).
         on_tick: called on the I/O thread at least every ``tick_interval`` seconds with ``time.monotonic()``.
         on_undeliverable: called on the I/O thread when a message cannot be handed to an agent (not connected).
         curve: encrypt both sockets and admit only known keys, each peer under its own camera's name.
@@ -397,8 +440,10 @@ class ControlServer:
         tick_interval: float = 0.1,
         curve: Optional[CurveServer] = None,
         port_fallback: bool = False,
+        on_preview: Optional[PreviewHandler] = None,
     ) -> None:
         self._port_fallback = port_fallback
+        self._on_preview = on_preview
         self._on_message = on_message
         self._on_log = on_log
         self._on_tick = on_tick
@@ -587,16 +632,24 @@ class ControlServer:
             except zmq.Again:
                 return
             try:
+                if frames[0] == protocol.PREVIEW_TOPIC:
+                    self._received_preview(frames[1:], owner)
+                    continue
                 record = protocol.decode_log(frames[-1])
                 if not self._named_by_key(owner, record["instance"]):
                     continue
                 self._on_log(record)
             except ProtocolError as err:
                 if self._limiter.allow("bad log record"):
-                    logger.warning("ignored a bad log message: %s", err)
+                    logger.warning("ignored a bad log or preview message: %s", err)
             except Exception:  # one record must never end the network thread
                 if self._limiter.allow("log record handling"):
                     logger.exception("a log record could not be handled")
+
+    def _received_preview(self, frames: list[bytes], owner: Optional[str]) -> None:
+        frame = protocol.decode_preview(frames)
+        if self._on_preview is not None and self._named_by_key(owner, frame.instance):
+            self._on_preview(frame)
 
     def check(self) -> None:
         """Raise the error that stopped the I/O thread, if any (with its traceback as the cause).

@@ -8,6 +8,9 @@ Every message is one JSON object with ``v`` (protocol version), ``type`` and ``i
   ``hello_request`` (asks an agent the conductor does not know yet to introduce itself), ``time_reply``
   (``conductor_us``: the conductor's clock when it answered, see :mod:`rpi_camera_colony.clock`), ``error``.
 
+On the log socket (agent PUSH -> conductor PULL): log records (``instance.LEVEL`` topic, JSON record) and live preview
+images (:data:`PREVIEW_TOPIC`, JSON header, JPEG; see :class:`PreviewFrame`).
+
 A reply is ``{ok, error, state, data}``. Nothing is ever unpickled. Decoding is total: any bytes give either a
 checked message or a :class:`ProtocolError` saying what is wrong; messages over :data:`MAX_MESSAGE_BYTES`, nested
 deeper than :data:`MAX_DEPTH`, with integers outside 64 bits or non-finite numbers, are refused.
@@ -42,6 +45,7 @@ COMMANDS = frozenset(
         "configure",
         "reset",
         "preview",
+        "stream",
         "start",
         "stop",
         "close",
@@ -364,3 +368,77 @@ def decode_log(data: bytes) -> dict[str, Any]:
         if not isinstance(record.get(key), str):
             raise ProtocolError(f"log record has no '{key}' string")
     return record
+
+
+#: First frame of a preview message on the log socket (a log record's first frame is ``instance.LEVEL``).
+PREVIEW_TOPIC = b"rcc.preview"
+#: Largest preview image accepted (a 320x240 JPEG is about 15 KB).
+MAX_PREVIEW_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    """One live preview image of a camera (a JPEG), as the agent took it from the camera."""
+
+    instance: str
+    index: int  #: the camera's frame index it was taken from
+    timestamp_us: int  #: that frame's camera timestamp
+    sys_time: float  #: time.time() on the agent when the frame was captured
+    width: int
+    height: int
+    jpeg: bytes
+    recording: bool = False  #: whether the camera was recording (else previewing)
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "v": PROTOCOL_VERSION,
+            "instance": self.instance,
+            "index": self.index,
+            "timestamp_us": self.timestamp_us,
+            "sys_time": self.sys_time,
+            "width": self.width,
+            "height": self.height,
+            "recording": self.recording,
+        }
+
+
+def encode_preview(frame: PreviewFrame) -> list[bytes]:
+    """Frames for one preview image on the log socket: topic, JSON header, JPEG."""
+    return [PREVIEW_TOPIC, json.dumps(frame.header(), separators=(",", ":")).encode(), frame.jpeg]
+
+
+def decode_preview(frames: list[bytes]) -> PreviewFrame:
+    """Parse one preview message (the frames after the topic: header and JPEG).
+
+    Raises:
+        ProtocolError: if it is malformed, of another version, or not a JPEG of at most MAX_PREVIEW_BYTES.
+    """
+    if len(frames) != 2:
+        raise ProtocolError(f"a preview message has a header and an image, not {len(frames)} frame(s)")
+    header, jpeg = frames
+    if len(header) > 4096:
+        raise ProtocolError("preview header too large")
+    fields = parse_json(header, "preview header")
+    if not isinstance(fields, dict) or fields.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError("not a preview of this protocol version")
+    if not isinstance(fields.get("instance"), str):
+        raise ProtocolError("preview header has no 'instance' string")
+    for key in ("index", "timestamp_us", "width", "height"):
+        value = fields.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ProtocolError(f"preview header: '{key}' must be a whole number >= 0")
+    sys_time = fields.get("sys_time")
+    if not isinstance(sys_time, (int, float)) or isinstance(sys_time, bool):
+        raise ProtocolError("preview header: 'sys_time' must be a number")
+    if len(jpeg) > MAX_PREVIEW_BYTES or not jpeg.startswith(b"\xff\xd8"):
+        raise ProtocolError(f"preview image: must be a JPEG of at most {MAX_PREVIEW_BYTES} bytes")
+    return PreviewFrame(
+        instance=fields["instance"],
+        index=fields["index"],
+        timestamp_us=fields["timestamp_us"],
+        sys_time=float(sys_time),
+        width=fields["width"],
+        height=fields["height"],
+        jpeg=bytes(jpeg),
+        recording=bool(fields.get("recording")),
+    )

@@ -278,6 +278,10 @@ def test_remote_acquisition_control_on_its_own(colony_config: Callable[..., Path
         summary = camera.stop_acquisition()
         assert summary["frames"] > 0 and summary["status"] == "stopped"
         assert camera.send_command("command", {"status": "reset"}).ok  # the original's reset (simulated: nothing)
+        # the original's start and stop messages go through the same steps: a second recording can follow
+        assert camera.send_command("command", {"status": "start"}).ok
+        stopped = camera.send_command("command", {"status": "stop"})
+        assert stopped.data["summary"]["frames"] > 0 and not camera.acquiring
     finally:
         camera.cleanup()
     camera.cleanup()  # twice is fine
@@ -296,5 +300,7 @@ def test_remote_acquisition_control_on_its_own(colony_config: Callable[..., Path
         pid = camera.status().pid
         assert pid is not None and camera.pkill_remote() is not None  # ends that agent by its pid
         assert wait_for(lambda: not camera.connected)
+        camera.initialise()  # a new agent
+        assert camera.connected and camera.status().pid not in (None, pid)
     camera = RemoteAcquisitionControl(instance_name="cam0", config_data=settings)
     camera.cleanup()  # never initialised: nothing to clean up

@@ -107,6 +107,29 @@ def test_a_preview_settles_again(tmp_path: Path, fakes: dict[str, Any], camera: 
 
 
 @pytest.mark.parametrize("camera", HARDWARE)
+def test_a_preview_stopped_before_it_settled_keeps_the_values_fixed_before(
+    tmp_path: Path, fakes: dict[str, Any], camera: str
+) -> None:
+    with make_agent(tmp_path, camera) as agent:
+        agent.configure(settings(exposure_warmup=WARMUP_S))
+        assert agent.camera is not None
+        fixed = agent.camera.fixed_exposure
+        assert fixed is not None
+        agent.preview()
+        agent.stop()  # long before the preview's warm-up
+        assert agent.camera.fixed_exposure == fixed
+        recording = agent.start(acquisition_name="after", acquisition_time="20260101_000000")
+        assert wait_for(lambda: recording.frames_written >= 5)
+        agent.stop()
+        if camera == "picamera2":
+            given = fakes["picamera2"].cameras[-1].start_controls[-1]
+            assert (given["AeEnable"], given["ExposureTime"]) == (False, fixed["ExposureTime"])
+        else:
+            writes = exposure_sets(fakes)
+            assert writes[-2:] == [("shutter_speed", fixed["shutter_speed"]), ("exposure_mode", "off")]
+
+
+@pytest.mark.parametrize("camera", HARDWARE)
 def test_a_stop_during_the_warm_up_leaves_exposure_automatic(
     tmp_path: Path, fakes: dict[str, Any], camera: str
 ) -> None:
@@ -185,6 +208,16 @@ def test_over_the_network_configure_waits_for_the_warm_up_and_heartbeats_go_on(
         pending = link.reset()
         assert wait_for(lambda: conductor.status()["cam0"].state == "settling")
         link.stop().wait()
+        with pytest.raises(ColonyError, match="before exposure and white balance had settled"):
+            pending.wait(timeout=5)
+        # a stop and a reset at once: the stopped warm-up's end (still queued) must not answer the new reset
+        pending = link.reset()
+        assert wait_for(lambda: conductor.status()["cam0"].state == "settling")
+        stopped, again = link.stop(), link.reset()
+        stopped.wait()
+        reply = again.wait(timeout=10)
+        assert reply.data["exposure"] is not None and reply.data["exposure"]["AeEnable"] is False
+        assert conductor.status()["cam0"].state == "configured"
         with pytest.raises(ColonyError, match="before exposure and white balance had settled"):
             pending.wait(timeout=5)
         conductor.start_acquisition("net")

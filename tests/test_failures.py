@@ -185,11 +185,12 @@ def test_preview_runs_camera_without_files(colony_config: Callable[..., Path], d
         camera = conductor.controllers["cam0"]
         assert camera.preview().wait().state == "previewing"
         assert conductor.status()["cam0"].state == "previewing"
-        with pytest.raises(CameraError, match="already previewing"):
-            camera.start(acquisition_name="x", acquisition_time="20260101_000000", acquisition_group="").wait()
+        assert not list(data_dir.rglob("*.h264"))  # a preview writes nothing
         assert camera.stop().wait().state == "configured"
         assert camera.request_status().wait().data["state"] == "configured"
-        conductor.start_acquisition()
+        assert camera.preview().wait().state == "previewing"
+        conductor.start_acquisition()  # from previewing, the camera switches to recording
+        assert conductor.status()["cam0"].state == "recording"
         conductor.stop_acquisition()
     assert len(list(data_dir.rglob("*.h264"))) == 1
 

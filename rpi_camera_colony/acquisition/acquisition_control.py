@@ -14,6 +14,7 @@ heartbeats go on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -26,8 +27,14 @@ import zmq
 
 from rpi_camera_colony import protocol
 from rpi_camera_colony.acquisition import backends
-from rpi_camera_colony.acquisition.camera_agent import DEFAULT_DATA_PATH, DEFAULT_MAX_ACQUISITION_TIME, CameraAgent
+from rpi_camera_colony.acquisition.camera_agent import (
+    DEFAULT_DATA_PATH,
+    DEFAULT_MAX_ACQUISITION_TIME,
+    SETTLE_MARGIN,
+    CameraAgent,
+)
 from rpi_camera_colony.acquisition.clock_sync import ClockSync
+from rpi_camera_colony.acquisition.live_view import ClosableSink, LiveView
 from rpi_camera_colony.acquisition.recording import Recording, host_info, versions
 from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 from rpi_camera_colony.clock import CameraClock, conductor_now_us
@@ -39,6 +46,7 @@ from rpi_camera_colony.network_communication import (
     CurveClient,
     LogForwarder,
     LogLimiter,
+    PreviewSender,
     Waker,
     configure_socket,
     endpoint,
@@ -148,7 +156,8 @@ class PiAcquisitionControl:
         self.heartbeat_interval = heartbeat_interval
         self._pending_start: Optional[tuple[str, float]] = None  # request id, deadline for the first frame
         self._deferred_start: Optional[_HeldStart] = None  # waiting for the clock mapping
-        self._pending_settle: Optional[tuple[str, dict[str, Any]]] = None  # request id, reply data: configure, reset
+        #: a configure or reset waiting for its warm-up: request id, reply data, deadline (time.monotonic())
+        self._pending_settle: Optional[tuple[str, dict[str, Any], float]] = None
         self._shutdown_requested = False
         self._parent_pid = parent_pid
         self._orphaned = False
@@ -167,6 +176,8 @@ class PiAcquisitionControl:
         self._last_heard = time.monotonic()
         self._thread: Optional[threading.Thread] = None
         self._logs: Optional[LogForwarder] = None
+        self._log_endpoint = None if log_address is None or log_port is None else (log_address, log_port)
+        self.live_view = LiveView(self.agent, self._preview_sinks)
         if log_address is not None and log_port is not None:
             self._logs = LogForwarder(
                 self._context,
@@ -180,6 +191,7 @@ class PiAcquisitionControl:
         if initial is not None:
             try:
                 self.agent.configure(initial)
+                self.live_view.reconfigured()
             except BaseException:
                 self.close()
                 raise
@@ -206,8 +218,11 @@ class PiAcquisitionControl:
         """Stop recording, preview or an exposure warm-up (answering a start still waiting for its first frame, or a
         configure waiting for exposure to settle); return the summary."""
         self._cancel_start(f"stopped ({reason}) before the first frame")
-        self._cancel_settle(f"stopped ({reason}) before exposure and white balance had settled")
-        return self.agent.stop(reason)
+        settling = self.agent.state == "settling"
+        summary = self.agent.stop(reason)
+        if settling:  # how the warm-up ended: fixed (it had just finished), or stopped before
+            self._answer_settle(self.agent.settle_result)
+        return summary
 
     def request_shutdown(self) -> None:
         """Ask the loop to stop recording and exit (safe from signal handlers and other threads)."""
@@ -276,6 +291,7 @@ class PiAcquisitionControl:
                 self._check_deadlines()
                 self.clock_sync.tick(time.monotonic())
                 self._run_deferred_start()
+                self.live_view.keep_running()
                 if self._shutdown_requested:
                     self._finish("agent shutdown")
                 if exit_after_recording and not self.agent.busy:
@@ -295,6 +311,8 @@ class PiAcquisitionControl:
         found = [] if self._deferred_start is None else [self._deferred_start.deadline]
         if self._pending_start is not None:
             found.append(self._pending_start[1])
+        if self._pending_settle is not None:
+            found.append(self._pending_settle[2])
         limit = self.agent.time_limit()
         if limit is not None:
             found.append(limit)
@@ -302,6 +320,11 @@ class PiAcquisitionControl:
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
+        if self._pending_settle is not None and now >= self._pending_settle[2]:
+            self.agent.timed_out_settling()  # the camera hangs: the warm-up is stopped and fails
+            with contextlib.suppress(ColonyError):
+                self.agent.finish_settling()
+            self._answer_settle(self.agent.settle_result)
         if self._pending_start is not None and now >= self._pending_start[1]:
             request_id, _ = self._pending_start
             self._pending_start = None
@@ -340,7 +363,7 @@ class PiAcquisitionControl:
             except queue.Empty:
                 return
             if name == "settled":
-                self._settled()
+                self._settled(details)
             elif name == "first_frame" and self._pending_start is not None:
                 request_id, _ = self._pending_start
                 self._pending_start = None
@@ -353,18 +376,25 @@ class PiAcquisitionControl:
                 if was_recording:
                     self._send_heartbeat()
 
-    def _settled(self) -> None:
-        """The exposure warm-up ended: answer the configure (or reset) that waits for it."""
-        pending, self._pending_settle = self._pending_settle, None
+    def _settled(self, details: dict[str, Any]) -> None:
+        """A warm-up ended: if it is the current one, answer the configure (or reset) that waits for it."""
+        if details.get("generation") != self.agent.warmups.generation or self.agent.state != "settling":
+            return  # an earlier warm-up's end (e.g. one a stop ended; the stop answered for it)
         try:
-            fixed = self.agent.finish_settling()
+            self.agent.finish_settling()
         except ColonyError as err:
             logger.error("exposure warm-up failed: %s", err)
-            if pending is not None:
-                self._reply(pending[0], ok=False, error=str(err))
+        self._answer_settle(self.agent.settle_result)
+
+    def _answer_settle(self, outcome: Optional[tuple[Optional[dict[str, Any]], Optional[BaseException]]]) -> None:
+        pending, self._pending_settle = self._pending_settle, None
+        if pending is None or outcome is None:
             return
-        if pending is not None:
+        fixed, error = outcome
+        if error is None:
             self._reply(pending[0], ok=True, data={**pending[1], "exposure": fixed})
+        else:
+            self._reply(pending[0], ok=False, error=str(error))
 
     def _cancel_settle(self, why: str) -> None:
         """Answer a configure (or reset) that waits for its exposure warm-up: it will not end."""
@@ -464,6 +494,7 @@ class PiAcquisitionControl:
         if interval is not None:
             self.clock_sync.interval = interval
         info = self.agent.backend_info
+        self.live_view.reconfigured()
         self._answer_after_settling(
             request_id, {"unsupported": unsupported, "backend": dataclasses.asdict(info) if info else {}}
         )
@@ -476,8 +507,9 @@ class PiAcquisitionControl:
         self._answer_after_settling(request_id, {})
 
     def _answer_after_settling(self, request_id: str, data: dict[str, Any]) -> None:
-        if self.agent.state == "settling":
-            self._pending_settle = (request_id, data)
+        if self.agent.state == "settling" and self.agent.settings is not None:
+            deadline = time.monotonic() + self.agent.settings.exposure_warmup + SETTLE_MARGIN
+            self._pending_settle = (request_id, data, deadline)
         else:
             self._reply(request_id, ok=True, data={**data, "exposure": None})
 
@@ -539,6 +571,22 @@ class PiAcquisitionControl:
     def _command_preview(self, args: dict[str, Any]) -> dict[str, Any]:
         self.agent.preview()
         return {}
+
+    def _command_stream(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Live view on or off (``{"on": true}``): preview images to the conductor while the camera runs."""
+        on = args.get("on", True)
+        if not isinstance(on, bool):
+            raise ProtocolError(f"stream: 'on' must be true or false, not {on!r}")
+        view = self.live_view.switch(on)
+        self.live_view.keep_running()  # the camera runs before the reply: its state says so
+        return view
+
+    def _preview_sinks(self, settings: ControllerSettings) -> list[ClosableSink]:
+        """Where preview images go: the conductor (on the log link)."""
+        if self._log_endpoint is None:
+            raise RecordingError("no live view without a link to the conductor's log port (--log-ip/--log-port)")
+        address, port = self._log_endpoint
+        return [PreviewSender(self._context, address=address, port=port, curve=self._curve)]
 
     def _command_close(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"summary": self.stop("agent closed")}
@@ -638,6 +686,7 @@ class PiAcquisitionControl:
         self._closed = True
         self._cancel_start("agent closed")
         self._cancel_settle("agent closed")
+        self.live_view.close()
         self.agent.close()
         if self._logs is not None:
             self._logs.close()

@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
 from rpi_camera_colony.acquisition import backends, disk
-from rpi_camera_colony.acquisition.cameras.base import CameraBackend
+from rpi_camera_colony.acquisition.cameras.base import CameraBackend, PreviewTap
 from rpi_camera_colony.acquisition.clock_sync import ClockSync
 from rpi_camera_colony.acquisition.recording import AcquisitionInfo, AgentInfo, BackendInfo, Recording
 from rpi_camera_colony.acquisition.ttl.base import TTLBackend
+from rpi_camera_colony.acquisition.warmups import Outcome, WarmUps
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings
 from rpi_camera_colony.exc import BackendError, ConfigError, RecordingError, SettleCancelled
@@ -114,8 +114,10 @@ class CameraAgent:
         self.recording: Optional[Recording] = None
         self.last_summary: dict[str, Any] = {}
         self.error: Optional[str] = None
-        self._settled = threading.Event()
-        self._settle_outcome: Optional[tuple[Optional[dict[str, Any]], Optional[BaseException]]] = None
+        self._preview_tap: Optional[PreviewTap] = None
+        self.warmups = WarmUps(self._on_event)
+        #: how the last warm-up ended (values fixed, or the error), once taken by :meth:`finish_settling`
+        self.settle_result: Optional[Outcome] = None
 
     @staticmethod
     def _checked_disk_check(value: str) -> str:
@@ -162,6 +164,7 @@ class CameraAgent:
             raise BackendError(f"{err} ({camera_reason})") from None
         logger.info("%s; %s", camera_reason, ttl_reason)
         self._unsupported = self.camera.configure(settings)
+        self.camera.preview = self._preview_tap
         # Frames, TTL edges and clock sync all use the camera's clock (e.g. the GPU clock of legacy picamera).
         clock = self.camera.clock
         if (clock.offset_s, clock.drift_ppm) != (self.clock.offset_s, self.clock.drift_ppm):
@@ -204,36 +207,35 @@ class CameraAgent:
         seconds = self.settings.exposure_warmup
         if seconds <= 0:
             return False
-        self._settled.clear()
-        self._settle_outcome = None
-        if not self.camera.settle_exposure(seconds, self._on_settled):
+        if not self.warmups.begin(self.camera, seconds):
             return False
         self.state = "settling"
         logger.info("letting exposure and white balance settle for %.1f s", seconds)
         if wait:
-            if not self._settled.wait(seconds + SETTLE_MARGIN):
-                self.camera.stop()
-                self._settle_outcome = (None, BackendError(f"the exposure warm-up did not end after {seconds:g} s"))
+            if not self.warmups.wait(seconds + SETTLE_MARGIN):
+                self.timed_out_settling()
             self.finish_settling()
         return True
 
-    def _on_settled(self, fixed: Optional[dict[str, Any]], error: Optional[BaseException]) -> None:
-        """The warm-up ended (on its own thread)."""
-        self._settle_outcome = (fixed, error)
-        self._settled.set()
-        self._on_event("settled", {"fixed": fixed, "error": None if error is None else str(error)})
+    def timed_out_settling(self) -> None:
+        """The warm-up did not end in time: stop it; :meth:`finish_settling` then raises a BackendError."""
+        if self.state != "settling" or self.camera is None or self.settings is None:
+            return
+        self.camera.stop()
+        self.warmups.fail(BackendError(f"the exposure warm-up did not end after {self.settings.exposure_warmup:g} s"))
 
     def finish_settling(self) -> Optional[dict[str, Any]]:
         """Take the warm-up's outcome (after the ``"settled"`` event); return the values fixed. A no-op (None) when no
-        warm-up is waiting to be taken.
+        warm-up has ended to be taken. The outcome is also kept in :attr:`settle_result`.
 
         Raises:
             SettleCancelled: it was stopped first (the state is ``configured``, exposure automatic).
             BackendError: it failed (the state is ``error``).
         """
-        outcome, self._settle_outcome = self._settle_outcome, None
-        if self.state != "settling" or outcome is None:
+        outcome = self.warmups.take() if self.state == "settling" else None
+        if outcome is None:
             return None
+        self.settle_result = outcome
         fixed, error = outcome
         if isinstance(error, SettleCancelled):
             self.state = "configured"
@@ -268,6 +270,9 @@ class CameraAgent:
             raise RecordingError("not configured: send 'configure' before 'start'")
         if self.state == "settling":
             raise RecordingError("exposure is still settling: start after the configure (or reset) reply")
+        if self.state == "previewing":  # the camera switches from aiming to recording
+            self.camera.stop()
+            self.state = "configured"
         if self.busy:
             raise RecordingError(f"already {self.state}: stop first")
         name = check_name_part("acquisition_name", acquisition_name)
@@ -336,8 +341,16 @@ class CameraAgent:
             raise RecordingError(message)
         logger.warning("%s", message)
 
-    def preview(self) -> None:
-        """Run the camera without recording (to aim it); :meth:`stop` ends it.
+    def set_preview(self, tap: Optional[PreviewTap]) -> None:
+        """Send live preview images to ``tap`` whenever the camera runs (recording, previewing, settling); None stops
+        them. It does not start the camera: see :meth:`preview`."""
+        self._preview_tap = tap
+        if self.camera is not None:
+            self.camera.preview = tap
+
+    def preview(self, *, settle_exposure: bool = True) -> None:
+        """Run the camera without recording (to aim it); :meth:`stop` ends it. With ``settle_exposure`` exposure
+        and white balance settle again (``exposure_warmup`` into the preview) and stay fixed there after.
 
         Raises:
             RecordingError: if not configured or busy, or the camera fails to start.
@@ -349,19 +362,31 @@ class CameraAgent:
         if self.busy:
             raise RecordingError(f"already {self.state}")
         try:
-            self.camera.start(None, lambda frame: None, lambda err: self._on_event("error", {"error": str(err)}))
+            self.camera.start(
+                None,
+                lambda frame: None,
+                lambda err: self._on_event("error", {"error": str(err)}),
+                settle_exposure=settle_exposure,
+            )
         except BackendError as err:
             raise RecordingError(str(err)) from err
         self.state = "previewing"
 
     def stop(self, reason: str = "requested") -> dict[str, Any]:
         """Stop recording, preview or a warm-up and finish every file; return the recording's summary (the last one if
-        idle). A warm-up stopped leaves exposure automatic."""
+        idle). A warm-up stopped before its end leaves exposure automatic (:attr:`settle_result` says how it
+        ended)."""
         if self.state == "settling" and self.camera is not None:
-            self.camera.stop()  # the warm-up ends (its "settled" event follows; nothing is left to take from it)
-            self._settle_outcome = None
-            self.state = "configured"
-            logger.warning("stopped before exposure and white balance had settled: they stay automatic")
+            self.camera.stop()  # the warm-up ends now; its outcome is in (fixed, if it had just finished)
+            try:
+                self.finish_settling()
+            except SettleCancelled:
+                logger.warning("stopped before exposure and white balance had settled: they stay automatic")
+            except BackendError as err:
+                logger.error("exposure warm-up failed: %s", err)
+            if self.state == "settling":  # no outcome (the warm-up's thread did not end)
+                self.settle_result = (None, SettleCancelled("stopped during the exposure warm-up"))
+                self.state = "configured"
             return {}
         if self.state == "previewing" and self.camera is not None:
             self.camera.stop()
@@ -461,6 +486,7 @@ class CameraAgent:
         """Stop any recording and release the backends. Safe to call twice."""
         if self.state == "closed":
             return
+        self.set_preview(None)
         if self.busy:
             self.stop("agent closed")
         self._release_backends()

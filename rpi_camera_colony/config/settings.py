@@ -134,6 +134,8 @@ class ControllerSettings:
     stream_video: bool = False
     stream_address: str = ""
     stream_port: int = 8001
+    stream_resolution: tuple[int, int] = (320, 240)
+    stream_framerate: int = 10
     camera_backend: str = "auto"
     ttl_backend: str = "auto"
     launcher: str = "auto"

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.control.status import CommandStatus
 from rpi_camera_colony.exc import AgentExited, CameraError, ProtocolError
-from rpi_camera_colony.protocol import AgentStatus, RecordingCounts
+from rpi_camera_colony.protocol import AgentStatus, PreviewFrame, RecordingCounts
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +50,25 @@ class CameraStatus:
     seconds_since_heard: Optional[float] = None
     outages: int = 0  #: how many times the camera was out of reach (lost) since connect
     unreachable_s: float = 0.0  #: for how long in all (the current outage included)
+    previews: int = 0  #: live preview images received from the camera
+    preview_age_s: Optional[float] = None  #: seconds since the latest one arrived
+    fps: float = 0.0  #: frames per second of the running recording
+    #: the camera clock's offset from the conductor's (µs) and its uncertainty (half the best round trip), once known
+    clock_offset_us: Optional[float] = None
+    clock_uncertainty_us: Optional[float] = None
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+
+def _number(value: Any) -> Optional[float]:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _half(value: Any) -> Optional[float]:
+    number = _number(value)
+    return None if number is None else number / 2
 
 
 class CameraLink:
@@ -83,6 +98,10 @@ class CameraLink:
         self.stalled = False
         #: (monotonic time the camera was last heard before it was marked lost, when it was heard again or None)
         self.outages: list[tuple[float, Optional[float]]] = []
+        #: the latest live preview image, when it arrived (time.time()), and how many arrived
+        self.preview_image: Optional[PreviewFrame] = None
+        self.preview_received = 0.0
+        self.previews = 0
 
     # -- commands ---------------------------------------------------------------------------------------------
 
@@ -151,6 +170,11 @@ class CameraLink:
     def request_status(self) -> CommandStatus:
         return self.send("status")
 
+    def stream(self, on: bool = True) -> CommandStatus:
+        """Live view on or off: preview images (``stream_resolution`` at ``stream_framerate``) while the camera
+        runs; when it is not recording, the camera previews."""
+        return self.send("stream", {"on": on})
+
     def inject_ttl_in(self, count: int = 1) -> CommandStatus:
         """Feed ``count`` alternating edges into a simulated TTL input."""
         return self.send("inject_ttl_in", {"count": count})
@@ -215,6 +239,12 @@ class CameraLink:
                 return
             self.agent_status = status
             self._note_progress(status, time.monotonic())
+
+    def on_preview(self, frame: PreviewFrame, received: float) -> None:
+        with self._lock:
+            self.preview_image = frame
+            self.preview_received = received
+            self.previews += 1
 
     def on_exit(self, code: Optional[int], output: str, started: bool = True) -> None:
         with self._lock:
@@ -286,4 +316,9 @@ class CameraLink:
                 unreachable_s=round(
                     sum((time.monotonic() if back is None else back) - since for since, back in self.outages), 3
                 ),
+                fps=counts.fps,
+                clock_offset_us=_number(beat.clock.get("offset_us")) if beat is not None else None,
+                clock_uncertainty_us=_half(beat.clock.get("rtt_us")) if beat is not None else None,
+                previews=self.previews,
+                preview_age_s=None if self.preview_image is None else round(time.time() - self.preview_received, 3),
             )

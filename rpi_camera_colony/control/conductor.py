@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -42,7 +43,7 @@ from rpi_camera_colony.exc import (
 )
 from rpi_camera_colony.files import check_name_part, session_folder
 from rpi_camera_colony.network_communication import ControlServer, CurveServer, connect_host, ensure_keys
-from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT, Reply
+from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT, PreviewFrame, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,15 @@ class Conductor:
         ``config_data["controllers"][name]["framerate"]``, ... (the typed settings are :attr:`settings`)."""
         return self.settings.as_mapping()
 
+    @property
+    def connected(self) -> bool:
+        """True between a successful :meth:`connect` and :meth:`cleanup`."""
+        return self._connected and not self._cleaned_up
+
+    @property
+    def cleaned_up(self) -> bool:
+        return self._cleaned_up
+
     def initialise_acquisition_conductors(self) -> None:
         """The original's name for :meth:`connect` (with ``auto_init_remote=False`` nothing is started before it)."""
         self.connect()
@@ -230,6 +240,7 @@ class Conductor:
                 on_log=self.links.on_log,
                 on_tick=self.links.on_tick,
                 on_undeliverable=self.links.on_undeliverable,
+                on_preview=self.links.on_preview,
                 # agents this conductor starts are told its ports; agents started elsewhere know only the config's
                 port_fallback=not self.attach and "none" not in self._launcher_names.values(),
             )
@@ -398,7 +409,11 @@ class Conductor:
         # The files of this start are stamped with its date and time (so a folder can hold several starts); the
         # metadata's acquisition_time follows the original rule: given, else the part of the name after '__',
         # else that stamp.
-        self.file_time = datestr()
+        stamp = datestr()
+        if stamp == self.file_time:  # a restart within the same second: its files would collide with the last ones
+            time.sleep(1.0 - time.time() % 1.0)  # pacing to the next second of the clock, not a wait for a process
+            stamp = datestr()
+        self.file_time = stamp
         configured_time = general.acquisition_time
         if configured_time not in ("", "dummy_time"):
             self.acquisition_time = configured_time
@@ -549,6 +564,29 @@ class Conductor:
             raise ColonyError("not connected: call connect() first")
         if self._server is not None:
             self._server.check()
+
+    # -- live view ------------------------------------------------------------------------------------------
+
+    def stream_preview(self, on: bool = True) -> dict[str, Reply]:
+        """Live view of every camera on or off: each sends preview images (``stream_resolution`` at
+        ``stream_framerate``) while it runs, and previews when not recording. Recording is never held up for it.
+
+        Raises:
+            ColonyCommandError: naming cameras that could not switch.
+        """
+        self._require_connected()
+        return self._settle("stream", {n: rc.stream(on) for n, rc in self.controllers.items()})
+
+    def preview_frame(self, name: str) -> Optional[PreviewFrame]:
+        """The latest live preview image of a camera (a JPEG with its frame index and times), or None."""
+        return self.controllers[name].preview_image
+
+    def add_preview_listener(self, listener: Callable[[PreviewFrame], None]) -> None:
+        """Call ``listener(frame)`` with every preview image as it arrives (on the network thread: be quick)."""
+        self.links.add_preview_listener(listener)
+
+    def remove_preview_listener(self, listener: Callable[[PreviewFrame], None]) -> None:
+        self.links.remove_preview_listener(listener)
 
     def terminate_agent(self, name: str) -> Optional[int]:
         """End the agent process of one camera that this conductor started, by its pid (SIGTERM: a recording's files

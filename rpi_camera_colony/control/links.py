@@ -47,6 +47,7 @@ class AgentLinks:
         self._lock = threading.Condition()
         self._pending: dict[str, tuple[str, CommandStatus]] = {}
         self._remote_logs: dict[str, deque[dict[str, Any]]] = {}
+        self._preview_listeners: list[Callable[[protocol.PreviewFrame], None]] = []
 
     def add(self, controller: CameraLink) -> None:
         self.controllers[controller.name] = controller
@@ -189,6 +190,25 @@ class AgentLinks:
                 self.log_callback(f"{instance} {record['level']} {record['msg']}")
             except Exception:  # the caller's callback must not break the network thread
                 logger.exception("logging_stream_callback failed")
+
+    def add_preview_listener(self, listener: Callable[[protocol.PreviewFrame], None]) -> None:
+        """Call ``listener(frame)`` on the network thread with every preview image (it must be quick)."""
+        self._preview_listeners.append(listener)
+
+    def remove_preview_listener(self, listener: Callable[[protocol.PreviewFrame], None]) -> None:
+        if listener in self._preview_listeners:
+            self._preview_listeners.remove(listener)
+
+    def on_preview(self, frame: protocol.PreviewFrame) -> None:
+        rc = self.controllers.get(frame.instance)
+        if rc is None:
+            return  # a camera not in this conductor's config: nothing to show it in
+        rc.on_preview(frame, time.time())
+        for listener in list(self._preview_listeners):
+            try:
+                listener(frame)
+            except Exception:  # a viewer's callback must not break the network thread
+                logger.exception("a preview listener failed")
 
     def on_agent_exit(self, instance: str, code: Optional[int], detail: str, started: bool) -> None:
         rc = self.controllers[instance]

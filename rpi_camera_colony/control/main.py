@@ -79,7 +79,7 @@ def build_parser(
     return parser
 
 
-def _setup_logging(debug: bool, level_name: str) -> None:
+def setup_logging(debug: bool, level_name: str) -> None:
     level = logging.DEBUG if debug else logging.INFO
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         except ColonyError as err:
             print(f"rcc_conductor: {err}", file=sys.stderr)
             return 2
-    _setup_logging(args.debug, settings.log.level if settings.log.log_to_console else "WARNING")
+    setup_logging(args.debug, settings.log.level if settings.log.log_to_console else "WARNING")
     limit = settings.general.max_acquisition_time
     if args.seconds is not None and limit and args.seconds > limit:
         logger.warning(
@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     attach = args.attach or args.stop
-    interrupt = _Interrupt()
+    interrupt = Interrupt()
     try:
         conductor = Conductor(
             settings=settings,
@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
 INTERRUPTED = 130
 
 
-class _Interrupt:
+class Interrupt:
     """Ctrl-C (SIGINT) and SIGTERM as a request, not an exception: raised at an arbitrary point, KeyboardInterrupt
     can leave a lock held that the conductor's network thread then waits on forever (found: stops that timed out
     after a Ctrl-C). The handler only sets a flag (taking no lock); the recording loop looks at it and the CLI then
@@ -277,7 +277,7 @@ class _Interrupt:
 INTERRUPT_CHECK_S = 0.05
 
 
-def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, interrupt: _Interrupt) -> None:
+def _record(conductor: Any, seconds: Optional[float], *, show_progress: bool, interrupt: Interrupt) -> None:
     """Wait until ``seconds`` pass, every camera stopped by itself, or Ctrl-C; show progress meanwhile.
 
     Cameras out of reach count as recording (their agents go on without the conductor); without ``seconds`` the

@@ -104,7 +104,7 @@ class RemoteAcquisitionControl:
         self.instance_name = instance_name
         self.auto_init = auto_init
         self._config = settings
-        self.conductor = Conductor(settings=settings, cameras=[instance_name], connect=False)
+        self.conductor = self._new_conductor()
         if auto_init:
             self.initialise()
 
@@ -142,7 +142,13 @@ class RemoteAcquisitionControl:
         if self.connected:
             logger.debug("%s: already initialised", self.instance_name)
             return
+        if self.conductor.connected or self.conductor.cleaned_up:  # its agent is gone (ended, or cleaned up)
+            self.conductor.cleanup()
+            self.conductor = self._new_conductor()
         self.conductor.connect()
+
+    def _new_conductor(self) -> Conductor:
+        return Conductor(settings=self._config, cameras=[self.instance_name], connect=False)
 
     def transmit_settings(self) -> Optional[Reply]:
         """Send the camera its settings again (the config's, with the general ones patched in) and wait for the
@@ -188,7 +194,9 @@ class RemoteAcquisitionControl:
         The original's messages work: ``("command", {"status": "start"})`` (also ``stop``, ``close``, ``reset``)
         and ``("config", settings)`` (sends the config's settings; changed settings belong in the config).
         Otherwise ``cmd_type`` is a command of this package's protocol (``ping``, ``status``, ``preview``, ...)
-        and ``message_dict`` its arguments.
+        and ``message_dict`` its arguments. ``start``, ``stop`` and ``close`` go through the same steps as
+        :meth:`start_acquisition`, :meth:`stop_acquisition` and :meth:`cleanup` (a stop's reply carries the
+        summary in ``data["summary"]``).
 
         Raises:
             ProtocolError: an unknown command, said with the known ones.
@@ -205,14 +213,21 @@ class RemoteAcquisitionControl:
             if command is None:
                 known = ", ".join(sorted(ORIGINAL_STATUS_COMMANDS))
                 raise ProtocolError(f"command status {message['status']!r}: not a command; use one of {known}")
-            if command == "start":
-                return self.start_acquisition()
             cmd_type, message = command, {}
+        if cmd_type == "start":
+            return self.start_acquisition()
+        if cmd_type == "stop":
+            summary = self.stop_acquisition()
+            return Reply(self.instance_name, "stop", ok=True, state=self.status().state, data={"summary": summary})
+        if cmd_type == "close":
+            self.cleanup()
+            return Reply(self.instance_name, "close", ok=True, state="closed")
         if cmd_type not in COMMANDS:
             known = ", ".join(sorted(COMMANDS | {"config"}))
             raise ProtocolError(f"unknown command {cmd_type!r}: use one of {known}")
-        status = self.conductor.controllers[self.instance_name].send(cmd_type, message)
-        return self._settle(cmd_type, status)
+        link = self.conductor.controllers[self.instance_name]
+        warmup = link.settings.exposure_warmup if cmd_type in ("configure", "reset") else 0.0
+        return self._settle(cmd_type, link.send(cmd_type, message, link.command_timeout + warmup))
 
     def pkill_remote(self) -> Optional[int]:
         """End this camera's agent process, by its pid (never ``pkill python``, which ended every Python program on

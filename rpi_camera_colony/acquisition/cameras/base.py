@@ -29,6 +29,14 @@ class VideoOutput(Protocol):
     def write(self, data: bytes, /) -> Any: ...
 
 
+class PreviewTap(Protocol):
+    """Where a camera hands live preview images (:class:`~rpi_camera_colony.acquisition.preview.PreviewStream`)."""
+
+    def wants(self, now: Optional[float] = None) -> bool: ...
+
+    def offer(self, luma: Any, index: int, timestamp_us: int, sys_time: float, recording: bool) -> None: ...
+
+
 FrameCallback = Callable[[FrameInfo], None]
 ErrorCallback = Callable[[BaseException], None]
 
@@ -39,6 +47,9 @@ class CameraBackend(abc.ABC):
     Callbacks run on the backend's own thread; they must be quick and must not raise. ``on_frame`` is called after
     the frame's encoded data was written to the output (in preview, when the frame arrived): the agent raises the
     frame's TTL pulse there, so that point is the same on every backend.
+
+    :attr:`preview`, when set, receives live preview images while the camera runs (recording or not): the backend
+    asks ``preview.wants()`` per frame and offers the frame's brightness plane when it says yes.
     """
 
     name: str = "abstract"
@@ -47,6 +58,8 @@ class CameraBackend(abc.ABC):
         self.clock = clock or CameraClock()
         #: bits per second the H.264 encoder aimed at in the last recording (None: no target, e.g. constant quality)
         self.target_bitrate: Optional[int] = None
+        #: where live preview images go (None: no preview); set by the agent at any time
+        self.preview: Optional[PreviewTap] = None
 
     @abc.abstractmethod
     def configure(self, settings: ControllerSettings) -> list[str]:
@@ -64,11 +77,14 @@ class CameraBackend(abc.ABC):
         on_error: ErrorCallback,
         *,
         start_at_us: Optional[int] = None,
+        settle_exposure: bool = True,
     ) -> None:
         """Start capturing; encode to ``output`` (None: preview only, nothing is encoded or written).
 
         ``start_at_us``: when the first frame should be captured, on this camera's clock (as soon as possible if
-        None or already past).
+        None or already past). ``settle_exposure``: in a preview, let exposure and white balance settle again for
+        ``exposure_warmup`` seconds and fix them there (False: keep what is fixed, e.g. a live view between
+        recordings).
 
         Raises:
             BackendError: if the camera cannot start.

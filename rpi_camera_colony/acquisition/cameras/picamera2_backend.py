@@ -242,6 +242,7 @@ class Picamera2Camera(CameraBackend):
         self._controls: dict[str, Any] = {}  #: the settings' controls, given at every start
         self._automatic: tuple[str, ...] = ()  #: what the settings leave automatic: "exposure", "white balance"
         self._fixed: Optional[dict[str, Any]] = None  #: controls fixed by the last warm-up or lock
+        self._fixed_before: Optional[dict[str, Any]] = None  #: what a preview's settling replaced, until it locks
         self._latest: Optional[dict[str, Any]] = None  #: the metadata of the latest frame that arrived
         self._warmup: Optional[WarmUp] = None
 
@@ -282,7 +283,7 @@ class Picamera2Camera(CameraBackend):
             for part, key in (("exposure", "AeEnable"), ("white balance", "AwbEnable"))
             if controls.get(key, True) is not False
         )
-        self._fixed = None
+        self._fixed = self._fixed_before = None
         return unsupported
 
     @property
@@ -301,6 +302,7 @@ class Picamera2Camera(CameraBackend):
         return True
 
     def _warmup_begin(self) -> None:
+        self._fixed_before = None
         self._unfix()
         self._latest = None
         self.start(None, lambda frame: None, self._warmup_failed)
@@ -355,12 +357,14 @@ class Picamera2Camera(CameraBackend):
         on_error: ErrorCallback,
         *,
         start_at_us: Optional[int] = None,
+        settle_exposure: bool = True,
     ) -> None:
         if self._camera is None or self._settings is None:
             raise BackendError("camera is not configured: send 'configure' before 'start'")
         sink = self._sink = _FrameSink(output, self._settings.framerate, on_frame, on_error)
         warmup = self._settings.exposure_warmup
-        if output is None and warmup > 0 and self._automatic and not self._warming_up():
+        if output is None and settle_exposure and warmup > 0 and self._automatic and not self._warming_up():
+            self._fixed_before = self._fixed
             self._unfix()  # a preview settles exposure again, that far into it
             sink.lock_after = warmup
         elif output is not None and self._fixed is None:
@@ -407,6 +411,10 @@ class Picamera2Camera(CameraBackend):
             stamp_us = int(metadata["SensorTimestamp"]) // 1000
             if sink.frame_arrived(stamp_us):
                 self._lock_exposure(metadata)
+            preview = self.preview
+            if preview is not None and preview.wants():  # the main stream's Y plane, shrunk by the preview
+                luma = request.make_array("main")[: settings.resolution[1]]
+                preview.offer(luma, sink.index(stamp_us), stamp_us, time.time(), sink.encoder is not None)
             if sink.encoder is None and sink.active:  # preview: nothing is encoded, reported as it arrives
                 sink.on_frame(FrameInfo(sink.index(stamp_us), stamp_us, time.time(), 0, False))
         except Exception as err:  # surfaced to the agent, never raised into picamera2's thread
@@ -416,7 +424,7 @@ class Picamera2Camera(CameraBackend):
         """Fix exposure and white balance where the automatic algorithms have settled (camera running)."""
         controls = self._fixed_controls(metadata)
         self._camera.set_controls(controls)
-        self._fixed = controls
+        self._fixed, self._fixed_before = controls, None
         logger.info("exposure and white balance locked: %s", controls)
 
     def _warming_up(self) -> bool:
@@ -426,6 +434,9 @@ class Picamera2Camera(CameraBackend):
         if self._warmup is not None:
             self._warmup.cancel()  # a warm-up in progress ends: exposure stays automatic
         self._stop_camera()
+        if self._fixed is None and self._fixed_before is not None:
+            self._fixed, self._fixed_before = self._fixed_before, None
+            logger.warning("the preview ended before exposure had settled again: the values fixed before stay fixed")
 
     def _stop_camera(self) -> None:
         if self._camera is None:

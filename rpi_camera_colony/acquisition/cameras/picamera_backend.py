@@ -97,6 +97,7 @@ class PicameraCamera(CameraBackend):
         self._lock_timer: Optional[threading.Timer] = None
         self._automatic: tuple[str, ...] = ()  #: what the settings leave automatic: "exposure", "white balance"
         self._fixed: Optional[dict[str, Any]] = None  #: what the last warm-up or lock fixed
+        self._fixed_before: Optional[dict[str, Any]] = None  #: what a preview's settling replaced, until it locks
         self._warmup: Optional[WarmUp] = None
 
     def configure(self, settings: ControllerSettings) -> list[str]:
@@ -137,7 +138,7 @@ class PicameraCamera(CameraBackend):
         self._automatic = tuple(
             part for part, manual in (("exposure", manual_exposure), ("white balance", manual_balance)) if not manual
         )
-        self._fixed = None
+        self._fixed = self._fixed_before = None
         return []
 
     @property
@@ -176,8 +177,19 @@ class PicameraCamera(CameraBackend):
             camera.shutter_speed = camera.exposure_speed
             camera.exposure_mode = "off"
             fixed["shutter_speed"] = int(camera.shutter_speed)
-        self._fixed = fixed
+        self._fixed, self._fixed_before = fixed, None
         return dict(fixed)
+
+    def _refix(self, fixed: dict[str, Any]) -> None:
+        """Fix these values again (what a preview that ended too early had released)."""
+        camera = self._camera
+        if "awb_gains" in fixed:
+            camera.awb_mode = "off"
+            camera.awb_gains = tuple(fixed["awb_gains"])
+        if "shutter_speed" in fixed:
+            camera.shutter_speed = fixed["shutter_speed"]
+            camera.exposure_mode = "off"
+        self._fixed = fixed
 
     def start(
         self,
@@ -186,6 +198,7 @@ class PicameraCamera(CameraBackend):
         on_error: ErrorCallback,
         *,
         start_at_us: Optional[int] = None,
+        settle_exposure: bool = True,
     ) -> None:
         if self._camera is None or self._settings is None:
             raise BackendError("camera is not configured: send 'configure' before 'start'")
@@ -195,7 +208,8 @@ class PicameraCamera(CameraBackend):
         except Exception as err:
             raise BackendError(f"the camera did not start: {err}") from None
         lock_after = 0.0
-        if output is None and self._settings.exposure_warmup > 0 and self._automatic:
+        if output is None and settle_exposure and self._settings.exposure_warmup > 0 and self._automatic:
+            self._fixed_before = self._fixed
             self._unfix()  # a preview settles exposure again, that far into it
             lock_after = self._settings.exposure_warmup
         elif output is not None and self._fixed is None:
@@ -220,6 +234,10 @@ class PicameraCamera(CameraBackend):
             self._lock_timer = None
         if self._camera is not None and getattr(self._camera, "recording", False):
             self._camera.stop_recording()
+        if self._camera is not None and self._fixed is None and self._fixed_before is not None:
+            fixed, self._fixed_before = self._fixed_before, None
+            self._refix(fixed)
+            logger.warning("the preview ended before exposure had settled again: the values fixed before stay fixed")
 
     def close(self) -> None:
         if self._camera is not None:

@@ -17,6 +17,9 @@ from rpi_camera_colony.exc import BackendError, SettleCancelled
 
 logger = logging.getLogger(__name__)
 
+#: How long a cancel waits for the warm-up's thread (the camera's start or stop) before giving up on it.
+CANCEL_TIMEOUT = 10.0
+
 #: ``on_done(fixed, None)`` with the values fixed, or ``on_done(None, error)``; called from the warm-up's thread.
 SettleCallback = Callable[[Optional[dict[str, Any]], Optional[BaseException]], None]
 
@@ -46,10 +49,13 @@ class WarmUp:
         self._thread.start()
 
     def cancel(self) -> None:
-        """End the warm-up now (exposure stays automatic); returns after ``on_done`` was called. Safe to repeat."""
+        """End the warm-up now (exposure stays automatic); returns after ``on_done`` was called, or after
+        :data:`CANCEL_TIMEOUT` if the camera hangs (logged). Safe to repeat."""
         self._cancelled.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join()
+            self._thread.join(CANCEL_TIMEOUT)
+            if self._thread.is_alive():
+                logger.error("the exposure warm-up did not end within %.0f s: the camera hangs", CANCEL_TIMEOUT)
 
     @property
     def running(self) -> bool:

@@ -175,6 +175,7 @@ class SimulatedCamera(CameraBackend):
         on_error: ErrorCallback,
         *,
         start_at_us: Optional[int] = None,
+        settle_exposure: bool = True,
     ) -> None:
         if self._settings is None or self._base is None:
             raise BackendError("camera is not configured: send 'configure' before 'start'")
@@ -266,6 +267,9 @@ class SimulatedCamera(CameraBackend):
                 x = (slot * bar) % max(1, settings.resolution[0] - bar)
                 luma[band:, x : x + bar] = _LIGHT
                 draw_frame_index(luma, slot)
+                preview = self.preview
+                if preview is not None and preview.wants():
+                    preview.offer(luma, info.index, info.timestamp_us, info.sys_time, encoder is not None)
                 if encoder is None:
                     on_frame(info)
                 else:
