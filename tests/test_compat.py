@@ -118,18 +118,34 @@ def test_calibration_mode_records_at_2_fps(colony_config: Callable[..., Path], d
         assert meta["framerate"] == 2
 
 
-def test_stream_video_says_it_does_nothing_yet(tmp_path: Path) -> None:
-    """The original's own example config sets stream_video = True: accepted, and said to have no effect yet."""
-    from rpi_camera_colony.config.loading import load_config
+def test_stream_video_serves_mjpeg_as_the_original(colony_config: Callable[..., Path]) -> None:
+    """stream_video = True: MJPEG over HTTP at http://{stream_address}:{stream_port}/ (multipart/x-mixed-replace,
+    boundary FRAME), from the agent itself, while it records."""
+    import urllib.request
 
-    path = tmp_path / "c.config"
-    path.write_text("[general]\n[controllers]\n    [[cam1]]\n        stream_video = True\n")
-    warnings = load_config(path).warnings
-    assert any("controllers.cam1.stream_video = True: this version does not stream video yet" in w for w in warnings)
-    check = subprocess.run(
-        [str(BIN / "rcc_conductor"), "-c", str(path), "--check"], capture_output=True, text=True, timeout=60
-    )
-    assert check.returncode == 0 and "does not stream video yet" in check.stdout
+    from rpi_camera_colony.testing import free_port
+
+    port = free_port()
+    config = colony_config(cameras=1, framerate=30, per_camera={"cam0": {"stream_video": True, "stream_port": port}})
+    with Conductor(config_file=str(config)) as conductor:
+        conductor.start_acquisition("stream__take")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=FRAME"
+            indices = []
+            for _ in range(3):
+                assert response.readline() == b"--FRAME\r\n"
+                headers = {}
+                while (line := response.readline()) != b"\r\n":
+                    key, value = line.decode().split(":", 1)
+                    headers[key.strip().lower()] = value.strip()
+                assert response.read(int(headers["content-length"]))[:2] == b"\xff\xd8"
+                response.read(2)
+                indices.append(int(headers["x-frame-index"]))
+        assert indices == sorted(set(indices))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot.jpg", timeout=10) as response:
+            assert response.read(2) == b"\xff\xd8"
+        summaries = conductor.stop_acquisition()
+    assert summaries["cam0"]["dropped"] == 0 and summaries["cam0"]["frames"] > 0
 
 
 def test_a_busy_port(colony_config: Callable[..., Path]) -> None:

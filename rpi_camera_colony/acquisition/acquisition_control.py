@@ -36,6 +36,7 @@ from rpi_camera_colony.acquisition.camera_agent import (
 from rpi_camera_colony.acquisition.clock_sync import ClockSync
 from rpi_camera_colony.acquisition.live_view import ClosableSink, LiveView
 from rpi_camera_colony.acquisition.recording import Recording, host_info, versions
+from rpi_camera_colony.acquisition.stream_server import StreamServer
 from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
@@ -582,11 +583,21 @@ class PiAcquisitionControl:
         return view
 
     def _preview_sinks(self, settings: ControllerSettings) -> list[ClosableSink]:
-        """Where preview images go: the conductor (on the log link)."""
-        if self._log_endpoint is None:
-            raise RecordingError("no live view without a link to the conductor's log port (--log-ip/--log-port)")
-        address, port = self._log_endpoint
-        return [PreviewSender(self._context, address=address, port=port, curve=self._curve)]
+        """Where preview images go: the conductor (on the log link), and with ``stream_video`` this agent's own MJPEG
+        server at ``stream_address:stream_port`` (the camera's address if not given)."""
+        sinks: list[ClosableSink] = []
+        if self._log_endpoint is not None:
+            address, port = self._log_endpoint
+            sinks.append(PreviewSender(self._context, address=address, port=port, curve=self._curve))
+        if settings.stream_video:
+            try:
+                sinks.append(StreamServer(self.instance_name, settings.stream_address or settings.address,
+                                          settings.stream_port))  # fmt: skip
+            except RecordingError as err:  # the recording goes on without it; the conductor sees the log line
+                logger.error("%s", err)
+        if not sinks:
+            raise RecordingError("no live view: no link to the conductor's log port and stream_video is off")
+        return sinks
 
     def _command_close(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"summary": self.stop("agent closed")}

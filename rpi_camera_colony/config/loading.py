@@ -299,12 +299,6 @@ def _load(source: ConfigSource) -> ColonySettings:
                 f"controllers.{name}: camera names may only hold letters, digits, '_' and '-' "
                 "(they become part of file names)"
             )
-    for name in getattr(controllers_raw, "sections", []):
-        if controllers_raw[name].get("stream_video") is True:
-            warnings_found.append(
-                f"controllers.{name}.stream_video = True: this version does not stream video yet; the camera "
-                "records as usual without a live stream"
-            )
     for warning in warnings_found:
         logger.warning("%s: %s", source_name, warning)
     if problems:

@@ -53,9 +53,11 @@ class CameraStatus:
     previews: int = 0  #: live preview images received from the camera
     preview_age_s: Optional[float] = None  #: seconds since the latest one arrived
     fps: float = 0.0  #: frames per second of the running recording
-    #: the camera clock's offset from the conductor's (µs) and its uncertainty (half the best round trip), once known
+    #: the camera clock's offset from the conductor's (µs), its uncertainty (half the best round trip) and its drift
+    #: (ppm), once the clock synchronisation has a fit; None before
     clock_offset_us: Optional[float] = None
     clock_uncertainty_us: Optional[float] = None
+    clock_drift_ppm: Optional[float] = None
 
     @property
     def ok(self) -> bool:
@@ -319,6 +321,7 @@ class CameraLink:
                 fps=counts.fps,
                 clock_offset_us=_number(beat.clock.get("offset_us")) if beat is not None else None,
                 clock_uncertainty_us=_half(beat.clock.get("rtt_us")) if beat is not None else None,
+                clock_drift_ppm=_number(beat.clock.get("drift_ppm")) if beat is not None else None,
                 previews=self.previews,
                 preview_age_s=None if self.preview_image is None else round(time.time() - self.preview_received, 3),
             )

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from rpi_camera_colony.dashboard.session import DashboardSession
 from rpi_camera_colony.exc import ColonyCommandError, ColonyError, ConfigError, RecordingError
 from rpi_camera_colony.files import check_name_part
+from rpi_camera_colony.mjpeg import MEDIA_TYPE, FrameHub, frame_headers
 from rpi_camera_colony.protocol import PreviewFrame
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ STATIC = Path(__file__).parent / "static"
 EVENT_CHECK_S = 0.25
 #: A comment line this often keeps proxies from closing a quiet event stream (seconds).
 EVENT_KEEPALIVE_S = 15.0
-BOUNDARY = "FRAME"
 TOKEN_COOKIE = "rcc_token"
 
 
@@ -69,42 +69,11 @@ def error_response(err: BaseException) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-class PreviewHub:
-    """Wakes the page's MJPEG streams when a camera's preview image arrives (from the conductor's network thread)."""
-
-    def __init__(self) -> None:
-        self.loop: Optional[asyncio.AbstractEventLoop] = None
-        self._events: dict[str, asyncio.Event] = {}
-
-    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def event(self, name: str) -> asyncio.Event:
-        """An event set by the next image of ``name`` (take it before looking at the current image)."""
-        return self._events.setdefault(name, asyncio.Event())
-
-    def arrived(self, frame: PreviewFrame) -> None:
-        """Called on the network thread."""
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._wake, frame.instance)
-
-    def _wake(self, name: str) -> None:
-        event = self._events.pop(name, None)
-        if event is not None:
-            event.set()
-
-    def wake_all(self) -> None:
-        for name in list(self._events):
-            self._wake(name)
-
-
 def create_app(session: DashboardSession, *, token: Optional[str] = None) -> Starlette:
     """The dashboard app over ``session`` (its conductor connected, live view on)."""
     conductor = session.conductor
-    hub = PreviewHub()
-    shutting_down = asyncio.Event()
+    hub = FrameHub()
+    shutting_down = hub.closed
 
     def camera_or_404(request: Request) -> str:
         name = str(request.path_params["name"])
@@ -170,55 +139,30 @@ def create_app(session: DashboardSession, *, token: Optional[str] = None) -> Sta
         frame = conductor.preview_frame(camera_or_404(request))
         if frame is None:
             return JSONResponse({"error": "no preview image from this camera yet", "kind": "NoPreview"}, 503)
-        return Response(frame.jpeg, media_type="image/jpeg", headers=_frame_headers(frame))
+        return Response(frame.jpeg, media_type="image/jpeg", headers=frame_headers(frame))
 
     @_api
     async def mjpeg(request: Request) -> Response:
         name = camera_or_404(request)
-
-        async def stream() -> AsyncIterator[bytes]:
-            last: Optional[PreviewFrame] = None
-            while not shutting_down.is_set():
-                arrived = hub.event(name)
-                frame = conductor.preview_frame(name)
-                if frame is not None and frame is not last:
-                    last = frame
-                    head = "".join(f"{key}: {value}\r\n" for key, value in _frame_headers(frame).items())
-                    yield (f"--{BOUNDARY}\r\n{head}\r\n").encode() + frame.jpeg + b"\r\n"
-                if not shutting_down.is_set():
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(arrived.wait(), 1.0)
-
-        return StreamingResponse(
-            stream(),
-            media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-            headers={"Cache-Control": "no-cache"},
-        )
+        stream = hub.stream(name, lambda: conductor.preview_frame(name))
+        return StreamingResponse(stream, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-cache"})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         hub.attach(asyncio.get_running_loop())
-        conductor.add_preview_listener(hub.arrived)
+        conductor.add_preview_listener(on_preview)
         watcher = asyncio.create_task(_collect_ended(session, shutting_down))
         try:
             yield
         finally:
             shutting_down.set()
-            conductor.remove_preview_listener(hub.arrived)
+            conductor.remove_preview_listener(on_preview)
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
 
-    def end_streams() -> None:
-        shutting_down.set()
-        hub.wake_all()
-
-    def close_streams() -> None:
-        """End every stream (event and MJPEG) now, so the server can stop at once; safe from any thread."""
-        loop = hub.loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(end_streams)
+    def on_preview(frame: PreviewFrame) -> None:  # on the conductor's network thread
+        hub.arrived(frame.instance)
 
     routes = [
         Route("/", page),
@@ -232,7 +176,7 @@ def create_app(session: DashboardSession, *, token: Optional[str] = None) -> Sta
     ]
     middleware = [] if token is None else [Middleware(TokenCheck, token=token)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.close_streams = close_streams
+    app.state.close_streams = hub.close  # ends every stream (events, MJPEG) at once: the server can stop
     return app
 
 
@@ -251,16 +195,6 @@ def _api(endpoint: Endpoint) -> Endpoint:
             return error_response(err)
 
     return wrapped
-
-
-def _frame_headers(frame: PreviewFrame) -> dict[str, str]:
-    return {
-        "Content-Type": "image/jpeg",
-        "Content-Length": str(len(frame.jpeg)),
-        "X-Frame-Index": str(frame.index),
-        "X-Timestamp-Us": str(frame.timestamp_us),
-        "X-Sys-Time": f"{frame.sys_time:.6f}",
-    }
 
 
 async def _collect_ended(session: DashboardSession, stop: asyncio.Event) -> None:

@@ -42,8 +42,13 @@ function showCamera(camera) {
   text(q(".dropped"), String(camera.dropped));
   const left = camera.hours_left == null ? "" : ` (${camera.hours_left.toFixed(1)} h left)`;
   text(q(".disk"), bytes(camera.free_disk) + left);
-  text(q(".clock"), camera.clock_offset_us == null ? "not synchronised yet"
-    : `${(camera.clock_offset_us / 1000).toFixed(3)} ms ± ${(camera.clock_uncertainty_us / 1000).toFixed(3)} ms`);
+  // the offset maps the camera's own clock (e.g. time since its boot) onto this machine's: what matters to a lab is
+  // how well that mapping is known, and how fast the two clocks drift apart
+  const clock = q(".clock");
+  clock.title = camera.clock_offset_us == null ? "" : `offset ${(camera.clock_offset_us / 1e6).toFixed(6)} s`;
+  text(clock, camera.clock_offset_us == null ? "not synchronised yet"
+    : `synchronised ± ${(camera.clock_uncertainty_us / 1000).toFixed(3)} ms`
+      + (camera.clock_drift_ppm == null ? "" : `, drift ${camera.clock_drift_ppm.toFixed(1)} ppm`));
   text(q(".problem"), camera.problem || "");
   tile.classList.toggle("problem", Boolean(camera.problem));
   tile.dataset.state = camera.state;
