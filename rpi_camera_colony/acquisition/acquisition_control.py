@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Optional
 import zmq
 
 from rpi_camera_colony import protocol
-from rpi_camera_colony.acquisition import backends
+from rpi_camera_colony.acquisition import backends, command_args
 from rpi_camera_colony.acquisition.camera_agent import (
     DEFAULT_DATA_PATH,
     DEFAULT_MAX_ACQUISITION_TIME,
@@ -58,8 +58,6 @@ logger = logging.getLogger(__name__)
 
 #: The shortest silence of the conductor (seconds) after which the agent rebuilds its control connection.
 LINK_SILENCE_S = 6.0
-#: A scheduled start (or sync-box edge) further than this from now is refused.
-MAX_START_OFFSET_US = 3_600_000_000
 #: Commands answered once their effect is real: the first frame written, or exposure settled.
 _ANSWERED_LATER = frozenset({"start", "configure", "reset"})
 
@@ -463,35 +461,13 @@ class PiAcquisitionControl:
         if name == "close":
             self._done = True
 
-    @staticmethod
-    def _number(args: dict[str, Any], key: str, low: float, high: float, unit: str) -> Optional[float]:
-        """An optional number argument in ``low..high``.
-
-        Raises:
-            ConfigError: naming the argument and its range.
-        """
-        value = args.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-            raise ConfigError([f"{key} = {value!r}: must be a number of {unit} in {low:g}..{high:g}"])
-        return float(value)
-
     def _command_configure(self, request_id: str, args: dict[str, Any]) -> None:
         settings = controller_from_dict(args.get("settings", {}))
-        interval = self._number(args, "clock_sync_interval", 0.1, 60, "seconds")
-        max_time = self._number(args, "max_acquisition_time", 0, float("inf"), "seconds")
-        data_path = args.get("data_path")
-        if data_path is not None and (not isinstance(data_path, str) or not data_path):
-            raise ConfigError([f"data_path = {data_path!r}: must be a non-empty path"])
-        check = args.get("disk_space_check")
-        if check is not None and not isinstance(check, str):
-            raise ConfigError([f"disk_space_check = {check!r}: must be a name"])
+        interval = command_args.number(args, "clock_sync_interval", 0.1, 60, "seconds")
+        options = command_args.configure_options(args)
         if self._pending_settle is not None:
             raise RecordingError("a configure or reset is already waiting for exposure to settle")
-        unsupported = self.agent.configure(
-            settings, data_path=data_path, max_acquisition_time=max_time, disk_space_check=check, wait=False
-        )
+        unsupported = self.agent.configure(settings, **options, wait=False)
         if interval is not None:
             self.clock_sync.interval = interval
         info = self.agent.backend_info
@@ -514,26 +490,8 @@ class PiAcquisitionControl:
         else:
             self._reply(request_id, ok=True, data={**data, "exposure": None})
 
-    def _start_at(self, args: dict[str, Any]) -> Optional[int]:
-        """The start time asked for (conductor clock, microseconds), or None.
-
-        Raises:
-            RecordingError: if it is not a whole number, or not within an hour of now.
-        """
-        start_at = args.get("start_at_us")
-        if start_at is None:
-            return None
-        if not isinstance(start_at, int) or isinstance(start_at, bool):
-            raise RecordingError(f"start_at_us = {start_at!r}: must be a whole number of microseconds")
-        if abs(start_at - conductor_now_us()) > MAX_START_OFFSET_US:
-            raise RecordingError(
-                f"start_at_us = {start_at}: {(start_at - conductor_now_us()) / 1e6:.0f} s from now on the conductor's "
-                f"clock; a start time must be within {MAX_START_OFFSET_US / 3.6e9:.0f} h of now"
-            )
-        return start_at
-
     def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
-        start_at = self._start_at(args)
+        start_at = command_args.start_at(args)
         if self._deferred_start is not None or self._pending_start is not None:
             raise RecordingError("a start is already waiting for its start time or first frame")
         if start_at is not None and self.clock_sync.estimator.model is None:
@@ -544,12 +502,7 @@ class PiAcquisitionControl:
         self._begin(request_id, args, start_at)
 
     def _begin(self, request_id: str, args: dict[str, Any], start_at: Optional[int]) -> None:
-        names = {key: args.get(key, "") for key in ("acquisition_name", "acquisition_time", "acquisition_group")}
-        names["file_time"] = args.get("file_time")
-        for key, value in names.items():
-            if not isinstance(value, str) and not (key == "file_time" and value is None):
-                raise RecordingError(f"{key} = {value!r}: must be text")
-        self.agent.start(**names, start_at_us=start_at)
+        self.agent.start(**command_args.start_names(args), start_at_us=start_at)
         wait = 0.0 if start_at is None else max(0.0, (start_at - conductor_now_us()) / 1e6)
         self._pending_start = (request_id, time.monotonic() + wait + FIRST_FRAME_TIMEOUT)
 
@@ -631,26 +584,13 @@ class PiAcquisitionControl:
     def _command_sync_box(self, args: dict[str, Any]) -> dict[str, Any]:
         """Drive the simulated TTL input like a sync box wired to every camera: edges at conductor-clock times."""
         ttl = self._simulated_ttl("sync_box")
-        edges = args.get("edges")
-        if not isinstance(edges, list) or not all(
-            isinstance(e, list) and len(e) == 2 and isinstance(e[0], int) and e[1] in (0, 1) for e in edges
-        ):
-            raise ProtocolError("sync_box needs 'edges': a list of [conductor_us, level]")
-        if len(edges) > 100_000:
-            raise ProtocolError(f"{len(edges)} edges: at most 100000")
-        now = conductor_now_us()
-        if any(abs(t - now) > MAX_START_OFFSET_US for t, _ in edges):
-            raise ProtocolError("sync_box edges must be within an hour of now on the conductor's clock")
-        # The box and this simulated camera share the machine, so the wall clock maps to monotonic time directly.
-        wall_minus_monotonic = time.time() - time.monotonic()
-        ttl.schedule_edges([(t / 1e6 - wall_minus_monotonic, level) for t, level in edges])
+        edges = command_args.sync_box_edges(args)
+        ttl.schedule_edges(edges)
         return {"scheduled": len(edges)}
 
     def _command_inject_ttl_in(self, args: dict[str, Any]) -> dict[str, Any]:
         ttl = self._simulated_ttl("inject_ttl_in")
-        count = args.get("count", 1)
-        if not isinstance(count, int) or not 1 <= count <= 10_000:
-            raise ProtocolError(f"count = {count!r}: must be a whole number in 1..10000")
+        count = command_args.edge_count(args)
         injected = sum(ttl.inject_edge(level=1 if i % 2 == 0 else 0) for i in range(count))
         return {"injected": injected}
 
