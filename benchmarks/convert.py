@@ -1,0 +1,115 @@
+"""rcc_convert against ffmpeg's own remux (``ffmpeg -r FPS -i x.h264 -c copy x.mp4``) on the same file.
+
+A raw H.264 file of ``--frames`` frames (320x240, 90 fps, libx264) is made with one encoder stall (20 frame periods
+missing, as ``sim_fault = stall``), with its timestamp file. Both tools remux it without re-encoding, 3 times each
+(median wall time). Then each output's frame times are compared with the timestamps: rcc_convert's are exact,
+ffmpeg's constant rate puts every frame after the stall at the wrong time.
+
+    python benchmarks/convert.py [--frames 45000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from rpi_camera_colony.session.convert import convert_video
+
+FPS = 90
+STALL_AT, STALL_FRAMES = 1000, 20
+
+
+def make_recording(folder: Path, frames: int) -> tuple[Path, list[int]]:
+    """A camera video and timestamp file as an agent writes them; the frame times (µs)."""
+    stem = "bench.cam0.20260101_000000.rcc."
+    video = folder / (stem + "video.h264")
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = 320, 240, "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, FPS), Fraction(FPS, 1)
+    encoder.gop_size, encoder.max_b_frames = FPS, 0
+    encoder.options = {"preset": "ultrafast", "tune": "zerolatency"}
+    image = np.zeros((360, 320), dtype=np.uint8)
+    times, sizes = [], []
+    slot = 0
+    with open(video, "wb") as out:
+        for index in range(frames):
+            if index == STALL_AT:
+                slot += STALL_FRAMES  # frames lost to the stall: a gap in the times
+            image[:240] = (np.arange(320) + index) % 256
+            frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+            frame.pts = index
+            for packet in encoder.encode(frame):
+                out.write(bytes(packet))
+                sizes.append(packet.size)
+            times.append(round(slot * 1e6 / FPS))
+            slot += 1
+        for packet in encoder.encode(None):
+            out.write(bytes(packet))
+            sizes.append(packet.size)
+    with open(folder / (stem + "timestamps.ttl.out.csv"), "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["timestamp_frame", "frame_index", "frame_bytes"])
+        writer.writerows([t, i, s] for i, (t, s) in enumerate(zip(times, sizes)))
+    (folder / (stem + "metadata.json")).write_text(f'{{"framerate": {FPS}}}')
+    return video, times
+
+
+def median_time(command: list[str], runs: int = 3) -> float:
+    spans = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        spans.append(time.perf_counter() - start)
+    return statistics.median(spans)
+
+
+def pts_us(mp4: Path) -> list[int]:
+    with av.open(str(mp4)) as container:
+        stream = container.streams.video[0]
+        base = stream.time_base
+        assert base is not None
+        stamps = sorted(int(p.pts * base * 1_000_000) for p in container.demux(stream) if p.pts is not None)
+    return [t - stamps[0] for t in stamps]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=45_000)
+    args = parser.parse_args()
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        print("ffmpeg is needed as the baseline (apt-get install ffmpeg)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as folder:
+        video, times = make_recording(Path(folder), args.frames)
+        ours = median_time([sys.executable, "-c", f"from rpi_camera_colony.session.convert import convert_video; "
+                            f"convert_video({str(video)!r})"])  # fmt: skip
+        theirs_mp4 = Path(folder) / "ffmpeg.mp4"
+        theirs = median_time([ffmpeg, "-y", "-v", "error", "-r", str(FPS), "-i", str(video), "-c", "copy",
+                              str(theirs_mp4)])  # fmt: skip
+        interpreter = median_time([sys.executable, "-c", "import av"])
+        result = convert_video(video)
+        our_error = max(abs(a - b) for a, b in zip(pts_us(result.mp4), times))
+        their_times = pts_us(theirs_mp4)
+        their_error = max(abs(a - b) for a, b in zip(their_times, times))
+    print(f"{args.frames} frames (320x240 @ {FPS} fps, one stall of {STALL_FRAMES} frames); median of 3 runs")
+    print(f"rcc_convert: {ours:.2f} s (of which starting Python and PyAV: {interpreter:.2f} s); "
+          f"ffmpeg -c copy: {theirs:.2f} s; ratio {ours / theirs:.2f}x")  # fmt: skip
+    print(f"largest frame time error: rcc_convert {our_error} µs, ffmpeg at a constant {FPS} fps "
+          f"{their_error / 1000:.1f} ms")  # fmt: skip
+    return 0 if our_error == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

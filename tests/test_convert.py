@@ -1,0 +1,135 @@
+"""rcc_convert: every MP4 frame at the time of its timestamp row, checked with Debian's ffprobe (an independent
+reader), on a recording with an encoder stall, a video cut short, and rows missing at the end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import require_tool
+from rpi_camera_colony import read_session_data
+from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.session.convert import convert_video
+
+BIN = Path(sys.executable).parent
+
+
+def ffprobe_times_us(mp4: Path) -> list[int]:
+    """Every frame's presentation time in µs from the first, as ffprobe reads the file."""
+    out = subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts",
+         "-of", "csv=p=0", str(mp4)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    times = [int(value) for value in out]
+    base = subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=time_base",
+         "-of", "csv=p=0", str(mp4)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert base == "1/1000000", base
+    return [t - times[0] for t in times]
+
+
+def decoded_frames(mp4: Path) -> int:
+    out = subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=nb_read_frames", "-of", "csv=p=0", str(mp4)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    return int(out)
+
+
+def frame_times_us(ttl_out: Path) -> list[int]:
+    with open(ttl_out, newline="") as handle:
+        times = [int(row["timestamp_frame"]) for row in csv.DictReader(handle)]
+    return [t - times[0] for t in times]
+
+
+@pytest.fixture
+def stalled_session(colony_config: Callable[..., Path]) -> Path:
+    """A recording of two cameras; cam1's encoder stalls once (20 frame periods): its frames have a gap."""
+    config = colony_config(cameras=2, framerate=30, per_camera={"cam1": {"sim_fault": "stall"}})
+    with Conductor(config_file=str(config), acquisition_name="conv__stall") as conductor:
+        conductor.start_acquisition()
+        assert conductor.links.controllers["cam0"]  # both run
+        import time
+
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and all(s.frames < 80 for s in conductor.status().values()):
+            time.sleep(0.1)  # pacing the recording under test
+        summaries = conductor.stop_acquisition()
+        folder = conductor.session_folder()
+    assert summaries["cam1"]["dropped"] > 0
+    return folder
+
+
+def test_every_frame_at_its_own_time(stalled_session: Path) -> None:
+    result = subprocess.run([str(BIN / "rcc_convert"), str(stalled_session), "--jobs", "2"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    session = read_session_data(stalled_session)
+    for camera in ("cam0", "cam1"):
+        entry = session[camera]
+        assert entry["has_mp4"], entry
+        mp4 = stalled_session / entry["video_file_mp4"]
+        rows = frame_times_us(stalled_session / mp4.name.replace("video.h264.mp4", "timestamps.ttl.out.csv"))
+        assert ffprobe_times_us(mp4) == rows  # to the microsecond
+        assert decoded_frames(mp4) == len(rows)
+        tags = json.loads(subprocess.run(
+            [require_tool("ffprobe"), "-v", "error", "-show_entries", "format_tags", "-of", "json", str(mp4)],
+            capture_output=True, text=True, check=True).stdout)["format"]["tags"]  # fmt: skip
+        assert tags["rcc_camera"] == camera and tags["rcc_acquisition"] == "conv__stall"
+        assert int(tags["rcc_first_frame_conductor_us"]) > 0
+    stalled = stalled_session / session["cam1"]["video_file_mp4"]
+    gaps = [b - a for a, b in zip(ffprobe_times_us(stalled), ffprobe_times_us(stalled)[1:])]
+    assert max(gaps) > 10 * 33_333  # the stall keeps its gap instead of shifting every later frame
+    assert f"{session['cam1']['video_file_h264']}" in result.stdout and "ok:" in result.stdout
+
+
+def test_a_video_cut_short_converts_up_to_its_last_whole_frame(stalled_session: Path, tmp_path: Path) -> None:
+    video = next(stalled_session.glob("*.cam0.*.rcc.video.h264"))
+    copy = tmp_path / "cut"
+    copy.mkdir()
+    for path in stalled_session.glob("*.cam0.*"):
+        shutil.copy(path, copy / path.name)
+    cut = copy / video.name
+    size = cut.stat().st_size
+    with open(cut, "r+b") as handle:
+        handle.truncate(size - 300)  # the agent was killed while writing: the last frame is cut
+    conversion = convert_video(cut)
+    rows = frame_times_us(next(copy.glob("*.timestamps.ttl.out.csv")))
+    assert conversion.frames < len(rows) and conversion.notes and "cut" in conversion.notes[0]
+    assert ffprobe_times_us(conversion.mp4) == rows[: conversion.frames]
+    assert decoded_frames(conversion.mp4) == conversion.frames
+
+
+def test_frames_without_rows_are_left_out(stalled_session: Path, tmp_path: Path) -> None:
+    for path in stalled_session.glob("*.cam0.*"):
+        shutil.copy(path, tmp_path / path.name)
+    table = next(tmp_path.glob("*.timestamps.ttl.out.csv"))
+    lines = table.read_text().splitlines(keepends=True)
+    table.write_text("".join(lines[:-3]))  # the last three rows were never written
+    conversion = convert_video(next(tmp_path.glob("*.rcc.video.h264")))
+    assert conversion.left_out == 3 and conversion.frames == len(lines) - 4
+    assert "3 frame(s) at the end have no timestamp row" in conversion.notes[0]
+    assert ffprobe_times_us(conversion.mp4) == frame_times_us(table)
+
+
+def test_bad_paths_are_refused(tmp_path: Path) -> None:
+    missing = subprocess.run([str(BIN / "rcc_convert"), str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "nothing: no such file or folder" in missing.stderr
+    empty = subprocess.run([str(BIN / "rcc_convert"), str(tmp_path)], capture_output=True, text=True)
+    assert empty.returncode == 2 and "no camera video (….rcc.video.h264) in it" in empty.stderr
+    lonely = tmp_path / "x.cam0.20260101_000000.rcc.video.h264"
+    lonely.write_bytes(b"\x00\x00\x00\x01")
+    failed = subprocess.run([str(BIN / "rcc_convert"), str(lonely)], capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "FAILED:" in failed.stdout and "timestamps.ttl.out.csv: missing" in failed.stdout
