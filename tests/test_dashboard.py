@@ -99,6 +99,10 @@ def test_the_relay_streams_each_camera_and_a_snapshot(served: ServedDashboard) -
         assert (images[0] != images[-1]).any()  # the picture moves
     with urllib.request.urlopen(f"{served.url}/cameras/cam1/snapshot.jpg", timeout=10) as response:
         assert response.headers["Content-Type"] == "image/jpeg" and response.read(2) == b"\xff\xd8"
+    assert request(f"{served.url}/api/nothing") == (404, {"error": "Not Found", "kind": "HTTPException"})
+    assert request(f"{served.url}/api/start") == (405, {"error": "Method Not Allowed", "kind": "HTTPException"})
+    with pytest.raises(KeyError, match=r"no camera 'cam9' in this colony \(cameras: cam0, cam1\)"):
+        served.session.conductor.preview_frame("cam9")
     status, error = request(f"{served.url}/cameras/cam9/snapshot.jpg")
     assert status == 404 and error == {"error": "no camera 'cam9' in this colony (cameras: cam0, cam1)",
                                        "kind": "NotFound"}  # fmt: skip

@@ -21,6 +21,7 @@ from rpi_camera_colony.testing import assert_session_complete, wait_for
 from rpi_camera_colony.testing.dashboard import ServedDashboard
 
 CAMERAS = ["cam0", "cam1", "cam2", "cam3"]
+DESCRIPTIONS = ["arena, from above", "arena, side", "nest box", "running wheel"]
 #: The flags a headless Chromium needs on a machine without network: no calls home, no sandbox as root.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -62,7 +63,7 @@ def browser_page() -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1500, "height": 760})
             yield page
         finally:
             browser.close()
@@ -72,13 +73,21 @@ def test_the_page_shows_records_and_flags_every_camera(
     browser_page: Any, colony_config: Callable[..., Path], data_dir: Path, tmp_path: Path
 ) -> None:
     page = browser_page
-    config = colony_config(cameras=4, framerate=30, resolution=(640, 480), acquisition_name="page__default")
+    config = colony_config(
+        cameras=4,
+        framerate=30,
+        resolution=(640, 480),
+        acquisition_name="page__default",
+        per_camera={name: {"description": text} for name, text in zip(CAMERAS, DESCRIPTIONS)},
+    )
     with Conductor(config_file=str(config)) as conductor, ServedDashboard(DashboardSession(conductor)) as served:
         conductor.stream_preview(True)
         page.goto(served.url + "/")
         page.wait_for_selector("body[data-ready=true]", timeout=10_000)
         assert page.locator(".tile").count() == len(CAMERAS)
         assert [page.locator(".tile .name").nth(i).text_content() for i in range(4)] == CAMERAS
+        assert [page.locator(".tile .description").nth(i).text_content() for i in range(4)] == DESCRIPTIONS
+        assert page.get_attribute("#acquisition-name", "placeholder") == "page__default"  # what an empty name records
 
         # every camera's picture changes
         assert wait_for(lambda: all(page.evaluate(PICTURES)), timeout=10), "a tile shows no picture"

@@ -53,6 +53,20 @@ def test_preview_images_while_recording_and_previewing(tmp_path: Path, fakes: di
     assert decoded.shape[:2] == (120, 160) and (recorded[-1].width, recorded[-1].height) == (160, 120)
 
 
+@pytest.mark.parametrize(
+    ("frame", "box", "expected"),
+    [((480, 640), (320, 240), (240, 320)), ((720, 1280), (320, 240), (180, 320)), ((240, 320), (640, 480), (240, 320))],
+)
+def test_preview_images_keep_the_frame_proportions(
+    frame: tuple[int, int], box: tuple[int, int], expected: tuple[int, int]
+) -> None:
+    import numpy as np
+
+    from rpi_camera_colony.acquisition.preview import shrink
+
+    assert shrink(np.zeros(frame, dtype=np.uint8), box).shape == expected  # never enlarged, never squeezed
+
+
 def test_a_slow_preview_skips_images_not_frames(tmp_path: Path) -> None:
     """A sink that cannot keep up (a slow conductor, a busy machine) costs preview images, never recorded frames."""
     release = threading.Event()

@@ -33,9 +33,11 @@ PreviewSink = Callable[[protocol.PreviewFrame], None]
 
 
 def shrink(luma: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A copy of ``luma`` at ``size`` (width, height), nearest neighbour: cheap enough for the camera's thread."""
+    """A copy of ``luma`` that fits in ``size`` (width, height) with the frame's proportions, nearest neighbour:
+    cheap enough for the camera's thread."""
     height, width = luma.shape[:2]
-    out_w, out_h = min(size[0], width), min(size[1], height)
+    scale = min(size[0] / width, size[1] / height, 1.0)
+    out_w, out_h = max(2, round(width * scale)), max(2, round(height * scale))
     rows = (np.arange(out_h) * height) // out_h
     cols = (np.arange(out_w) * width) // out_w
     return np.ascontiguousarray(luma[rows[:, None], cols[None, :]])

@@ -578,7 +578,13 @@ class Conductor:
         return self._settle("stream", {n: rc.stream(on) for n, rc in self.controllers.items()})
 
     def preview_frame(self, name: str) -> Optional[PreviewFrame]:
-        """The latest live preview image of a camera (a JPEG with its frame index and times), or None."""
+        """The latest live preview image of a camera (a JPEG with its frame index and times), or None.
+
+        Raises:
+            KeyError: for a camera not in this conductor (the message lists them).
+        """
+        if name not in self.controllers:
+            raise KeyError(f"no camera {name!r} in this colony (cameras: {', '.join(self.controllers)})")
         return self.controllers[name].preview_image
 
     def add_preview_listener(self, listener: Callable[[PreviewFrame], None]) -> None:

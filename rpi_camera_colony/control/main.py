@@ -115,6 +115,7 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
             f"  {name}: {c.resolution[0]}x{c.resolution[1]}@{c.framerate}fps, camera {c.camera_backend}, "
             f"ttl {c.ttl_backend} (out pin {c.ttl_out_pin}, in pin {c.ttl_in_pin}), launcher {launchers[name]}, "
             f"address {c.address or 'local'}"
+            + (f", live stream http://{c.stream_address or c.address}:{c.stream_port}/" if c.stream_video else "")
         )
     for warning in settings.warnings:
         print(f"  warning: {warning}")

@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -175,12 +176,22 @@ def create_app(session: DashboardSession, *, token: Optional[str] = None) -> Sta
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [] if token is None else [Middleware(TokenCheck, token=token)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},  # an unknown path or method: JSON too
+    )
     app.state.close_streams = hub.close  # ends every stream (events, MJPEG) at once: the server can stop
     return app
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def _http_error(request: Request, err: Exception) -> Response:
+    assert isinstance(err, HTTPException)
+    return JSONResponse({"error": err.detail, "kind": "HTTPException"}, status_code=err.status_code)
 
 
 def _api(endpoint: Endpoint) -> Endpoint:

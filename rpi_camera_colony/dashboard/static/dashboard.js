@@ -37,9 +37,10 @@ function showCamera(camera) {
   text(badge, camera.state);
   badge.className = `badge ${camera.state}`;
   text(q(".description"), camera.description || camera.address || "");
-  text(q(".frames"), String(camera.frames));
-  text(q(".fps"), camera.state === "recording" ? camera.fps.toFixed(1) : "–");
-  text(q(".dropped"), String(camera.dropped));
+  const recording = camera.state === "recording";
+  text(q(".frames"), recording ? String(camera.frames) : "–");
+  text(q(".fps"), recording ? camera.fps.toFixed(1) : "–");
+  text(q(".dropped"), recording ? String(camera.dropped) : "–");
   const left = camera.hours_left == null ? "" : ` (${camera.hours_left.toFixed(1)} h left)`;
   text(q(".disk"), bytes(camera.free_disk) + left);
   // the offset maps the camera's own clock (e.g. time since its boot) onto this machine's: what matters to a lab is
@@ -58,10 +59,11 @@ function showRecordings(recordings) {
   const body = $("recordings").querySelector("tbody");
   body.replaceChildren(...recordings.map((r) => {
     const row = document.createElement("tr");
-    const stopped = r.stopped ? new Date(r.stopped * 1000).toLocaleTimeString() : "";
+    const stopped = r.stopped ? new Date(r.stopped * 1000).toLocaleString() : "";
+    const length = r.started && r.stopped ? formatElapsed(r.stopped - r.started) : "";
     const cameras = Object.entries(r.cameras).map(([name, s]) =>
       `${name}: ${s.frames} / ${s.dropped} / ${s.fps == null ? "–" : Number(s.fps).toFixed(1)} / ${s.status}`);
-    for (const value of [r.acquisition_name, stopped, cameras.join("; ")]) {
+    for (const value of [r.acquisition_name, stopped, length, cameras.join("; ")]) {
       const cell = document.createElement("td");
       cell.textContent = value;
       row.appendChild(cell);
@@ -74,6 +76,8 @@ function show(view) {
   if (view.error) { text($("message"), view.error); return; }
   current = view;
   view.cameras.forEach(showCamera);
+  // an empty name records under this one (the config's, or the last one used)
+  $("acquisition-name").placeholder = view.acquisition_name;
   const state = $("state");
   const recording = view.acquiring && !view.busy;
   text(state, view.busy ? `${view.busy}…` : recording ? `recording ${view.acquisition_name}` : "live view");
