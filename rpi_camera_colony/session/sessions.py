@@ -1,0 +1,124 @@
+"""``rcc_sessions DATA_DIR``: every recording under a data folder, newest first, from the metadata files alone.
+
+One line per recording (an acquisition folder holds one per start, each stamped with its time): group, name, the
+start's stamp, its cameras, duration, frames, dropped frames, the worst camera status, and how many of its videos
+have been converted to MP4.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from rpi_camera_colony.exc import SessionDataError
+from rpi_camera_colony.session.readers import SessionFile
+
+#: Camera statuses from worst to best: a recording shows its worst.
+STATUS_ORDER = ("failed", "recording", "unknown", "stopped")
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """One recording (one start of an acquisition) as its metadata files describe it."""
+
+    folder: str
+    group: str
+    name: str
+    file_time: str
+    cameras: list[str]
+    duration_s: Optional[float]  #: the longest camera's
+    frames: int  #: all cameras'
+    dropped: int
+    status: str  #: the worst camera's: failed, recording (not stopped: the agent died or still runs), stopped
+    converted: int  #: cameras whose video has its MP4 beside it
+
+
+def _camera_facts(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"status": "unknown"}
+    return data if isinstance(data, dict) else {"status": "unknown"}
+
+
+def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
+    """Every recording under ``data_dir``, newest first.
+
+    Raises:
+        SessionDataError: ``data_dir`` is not a folder.
+    """
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise SessionDataError(f"{root}: no such folder")
+    grouped: dict[tuple[Path, str], list[tuple[SessionFile, dict[str, Any]]]] = {}
+    for path in root.rglob("*.metadata.json"):
+        parsed = SessionFile.parse(path)
+        if parsed is None:
+            continue
+        grouped.setdefault((path.parent, parsed.acquisition_time), []).append((parsed, _camera_facts(path)))
+    found = []
+    for (folder, stamp), cameras in grouped.items():
+        facts = [meta for _, meta in cameras]
+        frames: list[dict[str, Any]] = [m["frames"] if isinstance(m.get("frames"), dict) else {} for m in facts]
+        durations = [float(m["duration_s"]) for m in facts if isinstance(m.get("duration_s"), (int, float))]
+        statuses = [str(m.get("status", "unknown")) for m in facts]
+        worst = min(statuses, key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else 0)
+        converted = sum(
+            1
+            for file, _ in cameras
+            if file.path.with_name(file.path.name.replace("metadata.json", "video.h264.mp4")).exists()
+        )
+        first = facts[0]
+        found.append(
+            RecordingInfo(
+                folder=str(folder),
+                group=str(first.get("acquisition_group") or ""),
+                name=str(first.get("acquisition_name") or cameras[0][0].acquisition_name),
+                file_time=stamp,
+                cameras=sorted(file.camera for file, _ in cameras),
+                duration_s=max(durations) if durations else None,
+                frames=sum(int(f.get("written") or 0) for f in frames),
+                dropped=sum(int(f.get("dropped") or 0) for f in frames),
+                status=worst,
+                converted=converted,
+            )
+        )
+    return sorted(found, key=lambda r: (r.file_time, r.folder), reverse=True)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``rcc_sessions DATA_DIR [--json]``. Exit 0, or 2 when DATA_DIR is not a folder."""
+    import argparse
+    import sys
+
+    from rpi_camera_colony.cli_help import HelpFormatter
+
+    parser = argparse.ArgumentParser(
+        prog="rcc_sessions",
+        description="RPi Camera Colony: every recording under a data folder, newest first.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("data_dir", metavar="DATA_DIR", help="a data folder (remote_data_path, or collected data)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per recording, one per line")
+    args = parser.parse_args(argv)
+    try:
+        found = find_recordings(args.data_dir)
+    except SessionDataError as err:
+        print(f"rcc_sessions: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        for recording in found:
+            print(json.dumps(asdict(recording)))
+        return 0
+    if not found:
+        print(f"no recording under {args.data_dir}")
+        return 0
+    print(f"{'recorded':15}  {'group':12} {'name':28} {'cameras':>7} {'seconds':>8} {'frames':>8} {'dropped':>7}  "
+          f"{'status':9} {'mp4':>5}")  # fmt: skip
+    for r in found:
+        seconds = "" if r.duration_s is None else f"{r.duration_s:.1f}"
+        print(f"{r.file_time:15}  {r.group or '-':12} {r.name:28} {len(r.cameras):>7} {seconds:>8} {r.frames:>8} "
+              f"{r.dropped:>7}  {r.status:9} {r.converted:>2}/{len(r.cameras):<2}")  # fmt: skip
+    return 0
