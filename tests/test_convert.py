@@ -133,3 +133,20 @@ def test_bad_paths_are_refused(tmp_path: Path) -> None:
     failed = subprocess.run([str(BIN / "rcc_convert"), str(lonely)], capture_output=True, text=True)
     assert failed.returncode == 1
     assert "FAILED:" in failed.stdout and "timestamps.ttl.out.csv: missing" in failed.stdout
+
+
+def test_a_constant_rate_copy_repeats_frames_where_they_were_dropped(stalled_session: Path) -> None:
+    from rpi_camera_colony.session.convert import constant_rate_copy
+
+    video = next(stalled_session.glob("*.cam1.*.rcc.video.h264"))
+    dropped = json.loads(next(stalled_session.glob("*.cam1.*.metadata.json")).read_text())["frames"]["dropped"]
+    copy = constant_rate_copy(video)
+    assert copy.duplicated == dropped > 0 and copy.skipped == 0
+    assert copy.slots == copy.frames + copy.duplicated == decoded_frames(copy.mp4)
+    rate = subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate",
+         "-of", "csv=p=0", str(copy.mp4)], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert rate == "30/1"
+    listed = subprocess.run([str(BIN / "rcc_convert"), str(video), "--constant-rate"], capture_output=True, text=True)
+    assert listed.returncode == 0 and f"constant rate: {copy.mp4.name} ({dropped} frame(s) repeated" in listed.stdout

@@ -90,21 +90,26 @@ def _frame_rows(path: Path) -> tuple[list[int], list[Optional[int]]]:
         raise SessionDataError(f"{path}: missing (the frame times of the video are in it)") from None
 
 
-def _whole_frames(packets: list[Any], sizes: list[Optional[int]], *, short: bool) -> int:
-    """How many of the first frames are whole: a frame is cut when it has fewer bytes than its row says (only the last
-    can be: a write cut by a crash). Without recorded sizes, a video shorter than its rows has its last frame cut."""
-    count = len(packets)
-    if count and sizes and sizes[-1] is not None:
-        return count - 1 if packets[-1].size < sizes[-1] else count
-    return count - 1 if short and count else count
-
-
 def _metadata(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def _tags(meta: dict[str, Any], ttl_out: Path) -> dict[str, str]:
+    """The MP4's metadata tags: camera, acquisition, file stamp, the first frame's conductor time, a title."""
+    tags = {
+        "rcc_camera": str(meta.get("instance") or meta.get("instance_name") or ""),
+        "rcc_acquisition": str(meta.get("acquisition_name") or ""),
+        "rcc_file_time": str(meta.get("file_time") or ""),
+    }
+    first_conductor = _first_conductor_us(ttl_out)
+    if first_conductor is not None:
+        tags["rcc_first_frame_conductor_us"] = str(first_conductor)
+    tags["title"] = f"{tags['rcc_acquisition']} {tags['rcc_camera']}".strip()
+    return {key: value for key, value in tags.items() if value}
 
 
 def _first_conductor_us(ttl_out: Path) -> Optional[int]:
@@ -136,43 +141,55 @@ def convert_video(video: Union[str, Path], *, overwrite: bool = True) -> Convers
     framerate = float(meta.get("framerate") or (meta.get("settings") or {}).get("framerate") or 0) or None
     notes: list[str] = []
     partial = mp4.with_name(mp4.name + ".partial")
+    if not times:
+        raise SessionDataError(f"{ttl_out}: no frame rows: nothing to convert")
+    first = times[0]
+    rows = len(times)
     try:
-        with av.open(str(video), format="h264") as source:
-            packets = [p for p in source.demux(source.streams.video[0]) if p.size]
-            count = len(packets)
-            frames = min(count, len(times))
-            if count > len(times):
-                notes.append(f"{count - len(times)} frame(s) at the end have no timestamp row and are left out")
-            whole = _whole_frames(packets[:frames], sizes[:frames], short=count < len(times))
-            if whole < frames:
-                notes.append(f"the video was cut while frame {whole} was written: it ends at the frame before")
-                frames = whole
-            if frames == 0:
-                raise SessionDataError(f"{video}: no whole frame with a timestamp to convert")
-            first = times[0]
-            with av.open(str(partial), "w", format="mp4", options=MUXER_OPTIONS) as target:
-                stream = target.add_stream_from_template(source.streams.video[0])
-                stream.time_base = TIME_BASE
-                tags = {
-                    "rcc_camera": str(meta.get("instance") or meta.get("instance_name") or ""),
-                    "rcc_acquisition": str(meta.get("acquisition_name") or ""),
-                    "rcc_file_time": str(meta.get("file_time") or ""),
-                }
-                first_conductor = _first_conductor_us(ttl_out)
-                if first_conductor is not None:
-                    tags["rcc_first_frame_conductor_us"] = str(first_conductor)
-                target.metadata.update({key: value for key, value in tags.items() if value})
-                target.metadata["title"] = f"{tags['rcc_acquisition']} {tags['rcc_camera']}".strip()
-                for index in range(frames):
-                    packet = packets[index]
-                    packet.stream = stream
-                    packet.time_base = TIME_BASE
-                    packet.pts = packet.dts = times[index] - first
-                    target.mux(packet)
+        with (
+            av.open(str(video), format="h264") as source,
+            av.open(str(partial), "w", format="mp4", options=MUXER_OPTIONS) as target,
+        ):
+            stream = target.add_stream_from_template(source.streams.video[0])
+            stream.time_base = TIME_BASE
+            target.metadata.update(_tags(meta, ttl_out))
+
+            def mux(packet: Any, index: int) -> None:
+                packet.stream = stream
+                packet.time_base = TIME_BASE
+                packet.pts = packet.dts = times[index] - first
+                target.mux(packet)
+
+            # Frames stream through with one held back: only the last one can be cut, and that is known at the end.
+            held, count = None, 0
+            for packet in source.demux(source.streams.video[0]):
+                if not packet.size:
+                    continue
+                if held is not None and count - 1 < rows:
+                    mux(held, count - 1)
+                held, count = packet, count + 1
+            frames = min(max(count - 1, 0), rows)
+            last = count - 1
+            if held is not None and last < rows:
+                size = sizes[last]
+                if (size is not None and held.size < size) or (size is None and count < rows):
+                    notes.append(f"the video was cut while frame {last} was written: it ends at the frame before")
+                else:
+                    mux(held, last)
+                    frames += 1
+            if count > rows:
+                notes.append(f"{count - rows} frame(s) at the end have no timestamp row and are left out")
     except av.error.FFmpegError as err:  # type: ignore[attr-defined]
         partial.unlink(missing_ok=True)
         raise SessionDataError(f"{video}: cannot convert: {err}") from None
-    written = _check(partial, [t - first for t in times[:frames]])
+    if frames == 0:
+        partial.unlink(missing_ok=True)
+        raise SessionDataError(f"{video}: no whole frame with a timestamp to convert")
+    try:
+        written = _check(partial, [t - first for t in times[:frames]])
+    except SessionDataError:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, mp4)
     gaps = 0
     if framerate:
@@ -190,6 +207,70 @@ def convert_video(video: Union[str, Path], *, overwrite: bool = True) -> Convers
         seconds=time.monotonic() - started,
         notes=notes,
     )
+
+
+@dataclass(frozen=True)
+class ConstantRate:
+    """What :func:`constant_rate_copy` did."""
+
+    mp4: Path
+    slots: int  #: frames in the constant-rate file
+    frames: int  #: recorded frames it shows
+    duplicated: int  #: slots that repeat the frame before (where frames were dropped)
+    skipped: int  #: recorded frames that fell into an already filled slot (not shown)
+
+
+def constant_rate_copy(video: Union[str, Path], *, quality: int = 18) -> ConstantRate:
+    """A re-encoded copy at the camera's nominal frame rate (``….rcc.video.cfr.mp4``), for tools that need a constant
+    rate: slot k (at k / framerate from the first frame) shows the last frame taken by then, so a dropped frame is
+    filled by repeating the one before (counted), and time stays right to within half a frame period.
+
+    Raises:
+        SessionDataError: the video, its timestamps or its frame rate cannot be read.
+    """
+    import av
+
+    video = Path(video)
+    ttl_out, metadata_path, _ = _recording_files(video)
+    times, _sizes = _frame_rows(ttl_out)
+    meta = _metadata(metadata_path)
+    framerate = int(meta.get("framerate") or (meta.get("settings") or {}).get("framerate") or 0)
+    if framerate <= 0 or not times:
+        raise SessionDataError(f"{video}: no frame rate in its metadata, or no frame rows")
+    out = video.with_name(video.name[: -len(KIND_VIDEO)] + "video.cfr.mp4")
+    period_us = 1e6 / framerate
+    first = times[0]
+    slots = shown = duplicated = skipped = 0
+    try:
+        with av.open(str(video), format="h264") as source, av.open(str(out), "w", format="mp4") as target:
+            stream = target.add_stream("libx264", rate=framerate)
+            stream.width = source.streams.video[0].codec_context.width
+            stream.height = source.streams.video[0].codec_context.height
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(quality), "preset": "veryfast"}
+            stream.time_base = slot_base = Fraction(1, framerate)
+            target.metadata.update(_tags(meta, ttl_out))
+            for index, frame in enumerate(source.decode(video=0)):
+                if index >= len(times):
+                    break
+                until = round((times[index + 1] - first) / period_us) if index + 1 < len(times) else slots + 1
+                if until <= slots:
+                    skipped += 1  # two frames in one slot: the earlier is shown
+                    continue
+                shown += 1
+                duplicated += until - slots - 1
+                frame.time_base = slot_base
+                while slots < until:
+                    frame.pts = slots
+                    for packet in stream.encode(frame):
+                        target.mux(packet)
+                    slots += 1
+            for packet in stream.encode(None):
+                target.mux(packet)
+    except av.error.FFmpegError as err:  # type: ignore[attr-defined]
+        out.unlink(missing_ok=True)
+        raise SessionDataError(f"{video}: cannot write a constant-rate copy: {err}") from None
+    return ConstantRate(out, slots, shown, duplicated, skipped)
 
 
 def _check(mp4: Path, expected_us: list[int]) -> int:
@@ -243,7 +324,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     frame at its own time. Exit 0 when every video converted and checked out, 1 otherwise, 2 for bad arguments."""
     import argparse
     import sys
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
     from tqdm import tqdm
 
@@ -257,6 +338,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="session folders (searched below) or videos")
     parser.add_argument("--jobs", "-j", type=int, default=1, help="videos converted at once")
+    parser.add_argument(
+        "--constant-rate",
+        action="store_true",
+        help="also write ….rcc.video.cfr.mp4, re-encoded at the nominal frame rate for tools that need a constant "
+        "rate (dropped frames filled by repeating the frame before; said per video)",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         print("rcc_convert: --jobs must be at least 1", file=sys.stderr)
@@ -271,13 +358,24 @@ def main(argv: Optional[list[str]] = None) -> int:
         ProcessPoolExecutor(max_workers=args.jobs) as pool,
         tqdm(total=len(videos), unit="video", disable=None, file=sys.stderr) as progress,
     ):
-        futures = {pool.submit(convert_video, video): video for video in videos}
-        for future in as_completed(futures):
+        futures: dict[Future[Any], Path] = {pool.submit(convert_video, video): video for video in videos}
+        constant: dict[Future[Any], Path] = {}
+        if args.constant_rate:
+            constant = {pool.submit(constant_rate_copy, video): video for video in videos}
+        extra: dict[Path, str] = {}
+        for future in as_completed([*futures, *constant]):
             try:
-                results[futures[future]] = future.result()
+                outcome = future.result()
             except SessionDataError as err:
-                results[futures[future]] = str(err)
-            progress.update()
+                outcome = str(err)
+            if future in futures:
+                results[futures[future]] = outcome
+                progress.update()
+            elif isinstance(outcome, ConstantRate):
+                extra[constant[future]] = (f"; constant rate: {outcome.mp4.name} ({outcome.duplicated} frame(s) "
+                                          f"repeated, {outcome.skipped} left out)")  # fmt: skip
+            else:
+                extra[constant[future]] = f"; constant rate FAILED: {outcome}"
     print(f"{'video':58} {'frames':>7} {'left out':>8} {'gaps':>5} {'seconds':>8}  result")
     failed = 0
     for video in videos:
@@ -288,5 +386,6 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"{name:58} {'':>7} {'':>8} {'':>5} {'':>8}  FAILED: {result}")
             continue
         print(f"{name:58} {result.frames:>7} {result.left_out:>8} {result.gaps:>5} {result.duration_s:>8.2f}  "
-              f"ok: {result.mp4.name}" + "".join(f"; {note}" for note in result.notes))  # fmt: skip
+              f"ok: {result.mp4.name}" + "".join(f"; {note}" for note in result.notes)
+              + extra.get(video, ""))  # fmt: skip
     return 1 if failed else 0
