@@ -56,10 +56,13 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshTestBed]:
 
 
 @pytest.fixture(autouse=True)
-def end_bed_agents(bed: SshTestBed) -> Iterator[None]:
+def end_bed_agents(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the SSH test bed: no agent left on its hosts (the bed is built only for those tests)."""
+    bed = request.getfixturevalue("bed") if "bed" in request.fixturenames else None
     yield
-    left = bed.kill_agents()
-    assert not left, f"agents left running on the test hosts: {left}"
+    if bed is not None:
+        left = bed.kill_agents()
+        assert not left, f"agents left running on the test hosts: {left}"
 
 
 def bed_config(bed: SshTestBed, tmp_path: Path, *, cameras: int = 4, general: dict[str, Any] | None = None,
@@ -134,3 +137,48 @@ def colony_config(tmp_path: Path, data_dir: Path) -> Callable[..., Path]:
         return write_simulated_config(tmp_path / "colony.config", **options)
 
     return make
+
+
+#: The flags a headless Chromium needs on a machine without network: no calls home, no sandbox as root.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    """A page of Debian's chromium, driven by Playwright (which cannot download its own browser here)."""
+    executable = require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1500, "height": 760})
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def stalled_session(colony_config: Callable[..., Path]) -> Path:
+    """A recording of two cameras at 30 fps; cam1's encoder stalls once (20 frame periods): its frames have a gap."""
+    import time
+
+    from rpi_camera_colony.control.conductor import Conductor
+
+    config = colony_config(cameras=2, framerate=30, per_camera={"cam1": {"sim_fault": "stall"}})
+    with Conductor(config_file=str(config), acquisition_name="conv__stall") as conductor:
+        conductor.start_acquisition()
+        end = time.monotonic() + 3.0
+        while time.monotonic() < end and all(s.frames < 80 for s in conductor.status().values()):
+            time.sleep(0.1)  # pacing the recording under test
+        summaries = conductor.stop_acquisition()
+        folder = conductor.session_folder()
+    assert summaries["cam1"]["dropped"] > 0
+    return folder

@@ -8,14 +8,10 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from conftest import require_tool
 from rpi_camera_colony import read_session_data
-from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.session.convert import convert_video
 
 BIN = Path(sys.executable).parent
@@ -51,24 +47,6 @@ def frame_times_us(ttl_out: Path) -> list[int]:
     with open(ttl_out, newline="") as handle:
         times = [int(row["timestamp_frame"]) for row in csv.DictReader(handle)]
     return [t - times[0] for t in times]
-
-
-@pytest.fixture
-def stalled_session(colony_config: Callable[..., Path]) -> Path:
-    """A recording of two cameras; cam1's encoder stalls once (20 frame periods): its frames have a gap."""
-    config = colony_config(cameras=2, framerate=30, per_camera={"cam1": {"sim_fault": "stall"}})
-    with Conductor(config_file=str(config), acquisition_name="conv__stall") as conductor:
-        conductor.start_acquisition()
-        assert conductor.links.controllers["cam0"]  # both run
-        import time
-
-        end = time.monotonic() + 3.0
-        while time.monotonic() < end and all(s.frames < 80 for s in conductor.status().values()):
-            time.sleep(0.1)  # pacing the recording under test
-        summaries = conductor.stop_acquisition()
-        folder = conductor.session_folder()
-    assert summaries["cam1"]["dropped"] > 0
-    return folder
 
 
 def test_every_frame_at_its_own_time(stalled_session: Path) -> None:

@@ -8,11 +8,8 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
-
-import pytest
 
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.control.conductor import Conductor
@@ -22,16 +19,6 @@ from rpi_camera_colony.testing.dashboard import ServedDashboard
 
 CAMERAS = ["cam0", "cam1", "cam2", "cam3"]
 DESCRIPTIONS = ["arena, from above", "arena, side", "nest box", "running wheel"]
-#: The flags a headless Chromium needs on a machine without network: no calls home, no sandbox as root.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: A fingerprint of what each tile's <img> shows now (drawn onto a canvas).
 PICTURES = """() => [...document.querySelectorAll('.tile img')].map((img) => {
   const canvas = document.createElement('canvas');
@@ -44,29 +31,6 @@ PICTURES = """() => [...document.querySelectorAll('.tile img')].map((img) => {
   for (let i = 0; i < data.length; i += 4) sum = (sum * 31 + data[i]) % 1000000007;
   return sum;
 })"""
-
-
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed: .ci/run installs Debian's chromium")
-        pytest.skip("needs Debian's chromium (apt-get install chromium)")
-    return path
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    executable = chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 760})
-            yield page
-        finally:
-            browser.close()
 
 
 def test_the_page_shows_records_and_flags_every_camera(

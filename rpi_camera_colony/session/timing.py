@@ -304,6 +304,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         metavar="YYYYmmdd_HHMMSS",
         help="report only this recording of the folder (default: every recording, oldest first)",
     )
+    parser.add_argument(
+        "--html",
+        metavar="OUT",
+        default=None,
+        help="also write a self-contained HTML page with plots (frame intervals, drops, clock, start skew, TTL) to OUT",
+    )
     args = parser.parse_args(argv)
     try:
         times = [args.acquisition_time] if args.acquisition_time else list(recordings(args.session_dir))
@@ -314,6 +320,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     if len(reports) > 1:
         print(f"{len(reports)} recordings in {args.session_dir}, each reported on its own:\n")
     print("\n\n".join(format_report(report) for report in reports))
+    if args.html:
+        from rpi_camera_colony.session.html_report import write_html_report
+
+        try:
+            page = write_html_report(args.session_dir, args.html, acquisition_time=args.acquisition_time)
+            print(f"HTML report: {page}")
+        except (SessionDataError, OSError) as err:
+            print(f"rcc_report: {err}", file=sys.stderr)
+            return 2
     return 1 if any(report["flags"] for report in reports) else 0
 
 

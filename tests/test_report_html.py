@@ -1,0 +1,43 @@
+"""rcc_report --html: one self-contained page with the timing table, its flags and the plots, opened in Chromium."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+
+
+def test_the_page_shows_the_flags_and_every_plot(stalled_session: Path, tmp_path: Path, browser_page: Any) -> None:
+    out = tmp_path / "report.html"
+    result = subprocess.run([str(BIN / "rcc_report"), str(stalled_session), "--html", str(out)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1, result.stderr  # the stall is flagged
+    assert f"HTML report: {out}" in result.stdout
+    page_text = out.read_text()
+    assert re.search(r"cam1: \d+ frame\(s\) dropped", page_text)
+    assert not re.search(r"<script|<link|<img|src=", page_text)  # self-contained: nothing to fetch
+    errors: list[str] = []
+    browser_page.on("pageerror", lambda error: errors.append(str(error)))
+    browser_page.goto(out.as_uri())
+    assert browser_page.locator("figure svg").count() == 3
+    assert browser_page.locator("li.flag").count() >= 1
+    assert "cam1" in (browser_page.text_content("li.flag") or "")
+    sizes = browser_page.evaluate("() => [...document.querySelectorAll('figure svg')].map(s => s.getBBox().width)")
+    assert all(width > 100 for width in sizes)  # drawn, not empty
+    browser_page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert not errors
+
+
+def test_without_matplotlib_the_report_says_what_to_install(stalled_session: Path, tmp_path: Path) -> None:
+    script = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from rpi_camera_colony.session.timing import main\n"
+        f"sys.exit(main([{str(stalled_session)!r}, '--html', {str(tmp_path / 'r.html')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "pip install 'rpi_camera_colony[report]'" in result.stderr
