@@ -612,13 +612,13 @@ class Conductor:
         if self._cleaned_up:
             return
         self._cleaned_up = True
-        self.links.closing = True
         try:
             if self.acquiring:
                 try:
                     self._stop_cameras(list(self.controllers), raise_errors=False)
                 finally:
                     self.acquiring = False
+            self.links.closing = True  # from here on only 'close' is sent
             if self._server is not None:
                 # Agents this conductor started are closed; agents started elsewhere (launcher = none, e.g. a
                 # systemd service) stay up, idle, for the next conductor.
