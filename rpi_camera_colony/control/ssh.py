@@ -233,7 +233,8 @@ class SshLauncher(Launcher):
         user = self._general.rpi_username
         return f"{user}@{controller.address}" if user else controller.address
 
-    def ssh_command(self, controller: ControllerSettings, remote_script: str) -> list[str]:
+    def ssh_prefix(self) -> list[str]:
+        """ssh and its options, without the host (what rsync's ``-e`` takes)."""
         general = self._general
         command = [self._ssh, "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(general.ssh_connect_timeout)}",
                    "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]  # fmt: skip
@@ -241,7 +242,10 @@ class SshLauncher(Launcher):
             command += ["-F", str(Path(general.ssh_config_file).expanduser())]
         for option in general.ssh_options:
             command += ["-o", option]
-        return [*command, self.target(controller), "sh", "-c", shlex.quote(remote_script)]
+        return command
+
+    def ssh_command(self, controller: ControllerSettings, remote_script: str) -> list[str]:
+        return [*self.ssh_prefix(), self.target(controller), "sh", "-c", shlex.quote(remote_script)]
 
     def launch(self, controller: ControllerSettings, arguments: AgentArguments, on_exit: ExitCallback) -> AgentProcess:
         general = self._general

@@ -1,0 +1,117 @@
+"""rcc_collect: copy an acquisition home from every camera's machine, verify every file by SHA-256, repair what no
+longer matches, delete on the cameras only what was verified; on this machine and over real SSH (the test bed)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import bed_config, conduct, require_tool
+from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.testing import wait_for
+from rpi_camera_colony.testing.testbed import SshTestBed
+
+BIN = Path(sys.executable).parent
+
+
+def collect(config: Path, dest: Path, *args: str, wrap: Callable[[list[str]], list[str]] = list) -> (
+        subprocess.CompletedProcess[str]):  # fmt: skip
+    require_tool("rsync")
+    command = wrap([str(BIN / "rcc_collect"), "-c", str(config), "-n", "coll__take", "--to", str(dest), *args])
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+
+def manifest_ok(folder: Path) -> list[str]:
+    """The files the manifest lists, each checked against its SHA-256."""
+    names = []
+    for line in (folder / "rcc.manifest.sha256").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+        names.append(name)
+    return names
+
+
+@pytest.fixture
+def recorded(colony_config: Callable[..., Path], data_dir: Path) -> Path:
+    config = colony_config(cameras=2, framerate=30)
+    with Conductor(config_file=str(config), acquisition_name="coll__take") as conductor:
+        conductor.start_acquisition()
+        assert wait_for(lambda: all(s.frames >= 30 for s in conductor.status().values()))
+        conductor.stop_acquisition()
+    return config
+
+
+def test_collect_verify_repair_and_delete(recorded: Path, data_dir: Path, tmp_path: Path) -> None:
+    source = data_dir / "coll" / "coll__take"
+    originals = {p.name: p.read_bytes() for p in source.iterdir()}
+    dest = tmp_path / "home"
+    first = collect(recorded, dest)
+    assert first.returncode == 0, first.stdout + first.stderr
+    folder = dest / "coll" / "coll__take"
+    assert sorted(manifest_ok(folder)) == sorted(originals)
+    assert "cam0" in first.stdout and first.stdout.count(" ok") == 2
+
+    damaged = next(folder.glob("*.cam1.*.rcc.video.h264"))
+    damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")  # same size, other bytes
+    partial = next(folder.glob("*.cam0.*.rcc.video.h264"))
+    partial.write_bytes(partial.read_bytes()[:100])  # as if a copy was interrupted
+    second = collect(recorded, dest)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "rcc.manifest.sha256"} == originals
+    assert [line.split()[-3] for line in second.stdout.splitlines()[1:3]] == ["1", "1"]  # one repaired per camera
+
+    # an unverifiable file (its copy cannot be written) keeps every file of that camera on the camera's machine
+    blocked = next(folder.glob("*.cam1.*.rcc.clock.csv"))
+    blocked.unlink()
+    blocked.mkdir()
+    (blocked / "x").write_text("a folder where the copy must go")
+    third = collect(recorded, dest, "--delete-remote")
+    assert third.returncode == 1
+    assert "cam1" in third.stdout and "FAILED" in third.stdout
+    assert sorted(p.name for p in source.iterdir()) == sorted(n for n in originals if ".cam1." in n)  # cam0's gone
+
+
+def test_a_destination_without_room_is_refused_before_copying(
+    recorded: Path, small_disk: Callable[[str], Path]
+) -> None:
+    dest = small_disk("16k")
+    result = collect(recorded, dest)
+    assert result.returncode == 1
+    assert "free, the files need" in result.stderr and "choose another --to" in result.stderr
+    assert not (dest / "coll").exists() or not any((dest / "coll").rglob("*.h264"))
+
+
+def test_bad_arguments(recorded: Path, tmp_path: Path) -> None:
+    result = subprocess.run([str(BIN / "rcc_collect"), "-c", str(recorded), "-n", "../x", "--to", str(tmp_path)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 2 and "cannot be used in file names" in result.stderr
+    missing = collect(recorded, tmp_path / "d", "--camera", "cam9")
+    assert missing.returncode == 2 and "no such camera in the config (known: cam0, cam1)" in missing.stderr
+
+
+def test_over_ssh_a_host_cut_is_completed_by_the_next_run(bed: SshTestBed, tmp_path: Path) -> None:
+    config = bed_config(bed, tmp_path, cameras=2)
+    recorded = conduct(bed, config, "-n", "coll__take", "-t", "2")
+    assert recorded.returncode == 0, recorded.stderr
+    dest = tmp_path / "home"
+    if bed.use_namespaces:
+        bed.cut(1)
+        try:
+            cut = collect(config, dest, "--delete-remote", wrap=bed.command)
+        finally:
+            bed.restore(1)
+        assert cut.returncode == 1, cut.stdout + cut.stderr
+        lines = {line.split()[0]: line for line in cut.stdout.splitlines()[1:3]}
+        assert lines["cam0"].rstrip().endswith("ok") and "FAILED" in lines["cam1"]
+        source = tmp_path / "data" / "coll" / "coll__take"
+        assert not list(source.glob("*.cam0.*")) and list(source.glob("*.cam1.*"))  # only verified files deleted
+    done = collect(config, dest, wrap=bed.command)
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = dest / "coll" / "coll__take"
+    names = manifest_ok(folder)
+    assert {name.split(".")[1] for name in names} == {"cam0", "cam1"} and len(names) == 10  # 5 files a camera
