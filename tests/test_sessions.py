@@ -32,12 +32,13 @@ def test_recordings_newest_first(colony_config: Callable[..., Path], data_dir: P
     assert all(r["cameras"] == ["cam0", "cam1"] and r["status"] == "stopped" and r["dropped"] == 0 for r in rows)
     assert all(r["frames"] >= 20 and r["duration_s"] > 0 for r in rows)
     assert [r["converted"] for r in rows] == [0, 1]
+    assert [r["verified"] for r in rows] == [0, 0]  # nothing collected here
     assert rows[0]["file_time"] > rows[1]["file_time"]
 
     table = subprocess.run([str(BIN / "rcc_sessions"), str(data_dir)], capture_output=True, text=True)
     lines = table.stdout.splitlines()
     assert lines[0].split()[:3] == ["recorded", "group", "name"]
-    assert "mouse2__day1" in lines[1] and "mouse1__day1" in lines[2] and lines[2].rstrip().endswith("1/2")
+    assert "mouse2__day1" in lines[1] and "mouse1__day1" in lines[2] and lines[2].split()[-2:] == ["0/2", "1/2"]
 
 
 def test_a_missing_folder_is_said(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 One line per recording (an acquisition folder holds one per start, each stamped with its time): group, name, the
 start's stamp, its cameras, duration, frames, dropped frames, the worst camera status, and how many of its videos
-have been converted to MP4.
+have been collected and verified (``rcc_collect``'s manifest lists every one of their files) and converted to MP4.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from rpi_camera_colony.exc import SessionDataError
+from rpi_camera_colony.files import SIGNATURE
 from rpi_camera_colony.session.readers import SessionFile
 
 #: Camera statuses from worst to best: a recording shows its worst.
@@ -33,6 +34,7 @@ class RecordingInfo:
     dropped: int
     status: str  #: the worst camera's: failed, recording (not stopped: the agent died or still runs), stopped
     converted: int  #: cameras whose video has its MP4 beside it
+    verified: int  #: cameras whose files are all in the folder's manifest (rcc_collect verified them)
 
 
 def _camera_facts(path: Path) -> dict[str, Any]:
@@ -41,6 +43,15 @@ def _camera_facts(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {"status": "unknown"}
     return data if isinstance(data, dict) else {"status": "unknown"}
+
+
+def _manifest_names(folder: Path) -> set[str]:
+    """The files rcc_collect verified into this folder (its manifest), without checking them again."""
+    try:
+        lines = (folder / "rcc.manifest.sha256").read_text().splitlines()
+    except OSError:
+        return set()
+    return {line.partition("  ")[2] for line in lines if "  " in line}
 
 
 def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
@@ -70,6 +81,12 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
             for file, _ in cameras
             if file.path.with_name(file.path.name.replace("metadata.json", "video.h264.mp4")).exists()
         )
+        listed = _manifest_names(folder)
+        verified = sum(
+            1
+            for file, _ in cameras
+            if all(p.name in listed for p in folder.glob(f"{file.acquisition_name}.{file.camera}.{stamp}{SIGNATURE}*"))
+        )
         first = facts[0]
         found.append(
             RecordingInfo(
@@ -83,6 +100,7 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
                 dropped=sum(int(f.get("dropped") or 0) for f in frames),
                 status=worst,
                 converted=converted,
+                verified=verified,
             )
         )
     return sorted(found, key=lambda r: (r.file_time, r.folder), reverse=True)
@@ -116,9 +134,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"no recording under {args.data_dir}")
         return 0
     print(f"{'recorded':15}  {'group':12} {'name':28} {'cameras':>7} {'seconds':>8} {'frames':>8} {'dropped':>7}  "
-          f"{'status':9} {'mp4':>5}")  # fmt: skip
+          f"{'status':9} {'verified':>8} {'mp4':>5}")  # fmt: skip
     for r in found:
         seconds = "" if r.duration_s is None else f"{r.duration_s:.1f}"
-        print(f"{r.file_time:15}  {r.group or '-':12} {r.name:28} {len(r.cameras):>7} {seconds:>8} {r.frames:>8} "
-              f"{r.dropped:>7}  {r.status:9} {r.converted:>2}/{len(r.cameras):<2}")  # fmt: skip
+        count = len(r.cameras)
+        print(f"{r.file_time:15}  {r.group or '-':12} {r.name:28} {count:>7} {seconds:>8} {r.frames:>8} "
+              f"{r.dropped:>7}  {r.status:9} {r.verified:>5}/{count:<2} {r.converted:>2}/{count:<2}")  # fmt: skip
     return 0
