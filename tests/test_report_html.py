@@ -35,7 +35,7 @@ def test_the_page_shows_the_flags_and_every_plot(stalled_session: Path, tmp_path
 def test_without_matplotlib_the_report_says_what_to_install(stalled_session: Path, tmp_path: Path) -> None:
     script = (
         "import sys; sys.modules['matplotlib'] = None\n"
-        "from rpi_camera_colony.session.timing import main\n"
+        "from rpi_camera_colony.session.report import main\n"
         f"sys.exit(main([{str(stalled_session)!r}, '--html', {str(tmp_path / 'r.html')!r}]))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
