@@ -55,8 +55,14 @@ def test_collect_verify_repair_and_delete(recorded: Path, data_dir: Path, tmp_pa
     folder = dest / "coll" / "coll__take"
     assert sorted(manifest_ok(folder)) == sorted(originals)
     assert "cam0" in first.stdout and first.stdout.count(" ok") == 2
+    from rpi_camera_colony.session.convert import convert_video, videos_in
+
+    for video in videos_in([dest]):
+        convert_video(video)  # MP4s made at home afterwards are not the cameras' files
     listed = subprocess.run([str(BIN / "rcc_sessions"), str(dest), "--json"], capture_output=True, text=True)
     assert '"verified": 2' in listed.stdout  # rcc_sessions sees both cameras collected and verified
+    for mp4 in folder.glob("*.mp4"):
+        mp4.unlink()
 
     damaged = next(folder.glob("*.cam1.*.rcc.video.h264"))
     damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")  # same size, other bytes

@@ -58,6 +58,17 @@ def test_an_nwb_file_with_every_frame_and_edge(colony_config: Callable[..., Path
         assert np.abs(a - b).max() < 0.002
 
 
+def test_a_folder_as_the_output_is_refused(stalled_session: Path, tmp_path: Path) -> None:
+    result = subprocess.run([str(BIN / "rcc_export"), "--nwb", str(stalled_session), str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1 and f"{tmp_path} is a folder: give the NWB file's name" in result.stderr
+    assert not list(tmp_path.parent.glob("*.partial.nwb"))
+    nested = tmp_path / "new" / "folder" / "x.nwb"
+    made = subprocess.run([str(BIN / "rcc_export"), "--nwb", str(stalled_session), str(nested)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert made.returncode == 0 and nested.is_file(), made.stderr
+
+
 def test_without_pynwb_the_export_says_what_to_install(stalled_session: Path, tmp_path: Path) -> None:
     script = (
         "import sys; sys.modules['pynwb'] = None\n"

@@ -32,6 +32,13 @@ def test_the_page_shows_the_flags_and_every_plot(stalled_session: Path, tmp_path
     assert not errors
 
 
+def test_a_folder_above_the_sessions_is_said(stalled_session: Path) -> None:
+    data = stalled_session.parent.parent
+    result = subprocess.run([str(BIN / "rcc_report"), str(data)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"give a session folder (DATA/GROUP/NAME); rcc_sessions {data} lists the recordings" in result.stderr
+
+
 def test_without_matplotlib_the_report_says_what_to_install(stalled_session: Path, tmp_path: Path) -> None:
     script = (
         "import sys; sys.modules['matplotlib'] = None\n"

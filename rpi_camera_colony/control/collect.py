@@ -349,5 +349,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         result = "ok" if o.ok else f"FAILED: {o.error}"
         print(f"{o.camera:20} {o.host:16} {o.files:>5} {o.bytes / 1e6:>9.2f} {o.verified:>8} {len(o.repaired):>8} "
               f"{len(o.deleted):>7}  {result}")  # fmt: skip
-    print(f"files: {collector.dest}  (manifest: {MANIFEST})")
+    if (collector.dest / MANIFEST).exists():
+        print(f"files: {collector.dest}  (manifest: {MANIFEST})")
     return 0 if all(o.ok for o in outcomes) else 1

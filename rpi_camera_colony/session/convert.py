@@ -376,16 +376,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                                           f"repeated, {outcome.skipped} left out)")  # fmt: skip
             else:
                 extra[constant[future]] = f"; constant rate FAILED: {outcome}"
-    print(f"{'video':58} {'frames':>7} {'left out':>8} {'gaps':>5} {'seconds':>8}  result")
+    print(f"{'frames':>7} {'left out':>8} {'gaps':>5} {'seconds':>8}  result")
     failed = 0
     for video in videos:
         result = results[video]
-        name = video.name if len(video.name) <= 58 else "…" + video.name[-57:]
         if isinstance(result, str):
             failed += 1
-            print(f"{name:58} {'':>7} {'':>8} {'':>5} {'':>8}  FAILED: {result}")
+            print(f"{'':>7} {'':>8} {'':>5} {'':>8}  FAILED: {video}: {result}")
             continue
-        print(f"{name:58} {result.frames:>7} {result.left_out:>8} {result.gaps:>5} {result.duration_s:>8.2f}  "
-              f"ok: {result.mp4.name}" + "".join(f"; {note}" for note in result.notes)
+        print(f"{result.frames:>7} {result.left_out:>8} {result.gaps:>5} {result.duration_s:>8.2f}  "
+              f"ok: {result.mp4}" + "".join(f"; {note}" for note in result.notes)
               + extra.get(video, ""))  # fmt: skip
     return 1 if failed else 0

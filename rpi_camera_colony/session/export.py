@@ -58,6 +58,8 @@ def export_nwb(session_dir: PathLike, out: PathLike, *, acquisition_time: Option
 
     folder = Path(session_dir)
     out = Path(out)
+    if out.is_dir():
+        raise SessionDataError(f"{out} is a folder: give the NWB file's name, e.g. {out / (folder.name + '.nwb')}")
     session = read_session_data(folder, acquisition_time=acquisition_time)
     if not session:
         raise SessionDataError(f"no RCC recording in {folder}")
@@ -103,8 +105,13 @@ def export_nwb(session_dir: PathLike, out: PathLike, *, acquisition_time: Option
         )
         _add_ttl(nwb, pynwb, folder, name, camera, start_us)
     partial = out.with_name(out.stem + ".partial.nwb")
-    with pynwb.NWBHDF5IO(str(partial), "w") as io:
-        io.write(nwb)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with pynwb.NWBHDF5IO(str(partial), "w") as io:
+            io.write(nwb)
+    except OSError as err:
+        partial.unlink(missing_ok=True)
+        raise SessionDataError(f"cannot write {out}: {err}") from None
     errors = pynwb.validate(path=str(partial))
     if errors:
         partial.unlink(missing_ok=True)

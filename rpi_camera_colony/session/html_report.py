@@ -22,6 +22,8 @@ from rpi_camera_colony.session.readers import read_session_data, recordings
 from rpi_camera_colony.session.timing import clock_fit, format_report, read_clock, timing_report
 
 PathLike = Union[str, Path]
+#: Slices of the recording the frame-interval plot shows (each its shortest and longest interval).
+BINS = 1500
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; max-width: 1100px; }
@@ -71,42 +73,46 @@ def _recording_section(session_dir: Path, when: Optional[str]) -> str:
     parts.append(f"<pre>{html.escape(format_report(report))}</pre>")
 
     tables = {name: session[name].get("timestamps.ttl.out") for name in names}
-    # frame intervals, and where frames were dropped
+    rows = report["cameras"]
+    # frame intervals against the nominal period (log scale: a stall and the steady rate both show), binned so that an
+    # hour at 90 fps stays a small picture; and where frames were dropped
     figure, axes = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    longest = 0.0
     for row, name in enumerate(names):
         table = tables[name]
-        if table is None or len(table) < 2:
+        rate = rows[name].get("framerate") or 0
+        if table is None or len(table) < 2 or not rate:
             continue
         stamps = table["timestamp_frame"].to_numpy(dtype=float)
-        seconds = (stamps - stamps[0]) / 1e6
-        intervals = np.diff(stamps) / 1e3
-        longest = max(longest, float(intervals.max()))
-        axes[0].plot(seconds[1:], intervals, lw=0.8, label=name)
+        seconds = (stamps[1:] - stamps[0]) / 1e6
+        ratio = np.diff(stamps) / (1e6 / rate)
+        edges = np.linspace(seconds[0], seconds[-1] + 1e-9, min(len(ratio), BINS) + 1)
+        which = np.clip(np.searchsorted(edges, seconds, side="right") - 1, 0, len(edges) - 2)
+        highest = np.full(len(edges) - 1, np.nan)
+        lowest = np.full(len(edges) - 1, np.nan)
+        np.fmax.at(highest, which, ratio)
+        np.fmin.at(lowest, which, ratio)
+        axes[0].fill_between(edges[:-1], lowest, highest, step="post", alpha=0.35, color=f"C{row}")
+        axes[0].step(edges[:-1], highest, where="post", lw=0.9, color=f"C{row}", label=name)
         indices = table["frame_index"].to_numpy() if "frame_index" in table else np.arange(len(table))
         gaps = np.flatnonzero(np.diff(indices) > 1)
-        axes[1].plot(seconds[gaps + 1], np.full(len(gaps), row), "|", ms=14, mew=2, color=f"C{row}")
-    axes[0].set_ylabel("frame interval (ms)")
-    axes[0].set_ylim(0, longest * 1.15 or 1)
-    axes[0].ticklabel_format(axis="y", useOffset=False)
+        axes[1].plot(seconds[gaps], np.full(len(gaps), row), "|", ms=14, mew=2, color=f"C{row}")
+    axes[0].set_yscale("log")
+    axes[0].axhline(1.0, color="0.5", lw=0.6, ls="--")
+    axes[0].set_ylabel("frame interval / nominal period")
     axes[0].legend(loc="upper right", fontsize=8)
     axes[1].set_yticks(range(len(names)), names)
     axes[1].set_ylim(-0.5, len(names) - 0.5)
     axes[1].set_xlabel("seconds into the recording")
     axes[1].set_title("dropped frames (a mark after each gap)", fontsize=9)
-    parts.append(_figure("Frame intervals per camera, and where frames were dropped.", _svg(figure)))
+    parts.append(_figure("Frame intervals per camera (1 = on time; the band spans the shortest to the longest in each "
+                         "slice of the recording), and where frames were dropped.", _svg(figure)))  # fmt: skip
 
-    # clock samples around the fitted line
+    # clock samples around the line refitted from all of them
     figure, axis = plt.subplots(figsize=(10, 3.5))
     drawn = False
-    for name in names:
+    for row, name in enumerate(names):
         try:
             clock = read_clock(session_dir, name, acquisition_time=when)
-        except SessionDataError:
-            continue
-        if len(clock) < 2:
-            continue
-        try:
             slope, intercept = clock_fit(clock)
         except SessionDataError:
             continue
@@ -114,36 +120,45 @@ def _recording_section(session_dir: Path, when: Optional[str]) -> str:
         camera = best["camera_us"].to_numpy(dtype=float)
         residual = best["conductor_us"].to_numpy(dtype=float) - (slope * camera + intercept)
         start = float(clock["camera_us"].iloc[0])
-        axis.plot((camera - start) / 1e6, residual, ".", ms=4, label=f"{name} (drift {(slope - 1) * 1e6:.2f} ppm)")
+        axis.plot((camera - start) / 1e6, residual, ".", ms=4, color=f"C{row}",
+                  label=f"{name} (refitted drift {(slope - 1) * 1e6:.2f} ppm)")  # fmt: skip
         drawn = True
-    axis.set_xlabel("seconds into the recording")
+    axis.set_xlabel("seconds since the clock synchronisation began")
     axis.set_ylabel("conductor time - fit (µs)")
     axis.ticklabel_format(axis="y", useOffset=False)
     if drawn:
         axis.legend(loc="upper right", fontsize=8)
-    parts.append(_figure("Clock samples: each camera's offset from the conductor's clock around its fitted line.",
+    parts.append(_figure("Clock samples: each camera's offset from the conductor's clock around the line refitted from "
+                         "all of them (the table's drift is the live estimate at the end of the recording).",
                          _svg(figure)))  # fmt: skip
 
-    # start skew and TTL counts
-    figure, (skew_axis, ttl_axis) = plt.subplots(1, 2, figsize=(10, 3.2))
+    # start skew and TTL counts, cameras as rows (long names stay readable)
+    height = max(2.5, 0.45 * len(names) + 1.2)
+    figure, (skew_axis, ttl_axis) = plt.subplots(1, 2, figsize=(10, height), sharey=True)
     firsts = {}
     for name in names:
         timing = (session[name].get("metadata") or {}).get("timing") or {}
         first = (timing.get("first_frames_conductor_us") or {}).get(name)
         if isinstance(first, (int, float)):
             firsts[name] = float(first)
+    positions = np.arange(len(names))
     if firsts:
         earliest = min(firsts.values())
-        skew_axis.bar(list(firsts), [(t - earliest) / 1e3 for t in firsts.values()], color="C0")
-    skew_axis.set_ylabel("first frame after the earliest (ms)")
+        late = [(firsts[n] - earliest) if n in firsts else np.nan for n in names]
+        skew_axis.barh(positions, late, color="C0")
+        for y, value in zip(positions, late):
+            if not np.isnan(value):
+                skew_axis.annotate(f"{value:.0f} µs", (value, y), xytext=(3, 0), textcoords="offset points",
+                                   va="center", fontsize=8)  # fmt: skip
+        skew_axis.set_xlim(0, max(max(v for v in late if not np.isnan(v)) * 1.4, 1.0))
+    skew_axis.set_yticks(positions, names)
+    skew_axis.set_xlabel("first frame after the earliest (µs)")
     skew_axis.set_title(f"start skew: {report['start_skew_ms'] or 0:.3f} ms", fontsize=9)
-    rows = report["cameras"]
-    positions = np.arange(len(names))
     for shift, (key, label) in enumerate((("written", "frames"), ("ttl_out", "TTL out"), ("ttl_in", "TTL in edges"))):
         values = [rows[name].get(key) or 0 for name in names]
-        ttl_axis.bar(positions + (shift - 1) * 0.27, values, width=0.27, label=label)
-    ttl_axis.set_xticks(positions, names)
-    ttl_axis.legend(fontsize=8)
+        ttl_axis.barh(positions + (shift - 1) * 0.27, values, height=0.27, label=label)
+    ttl_axis.legend(fontsize=8, loc="lower right")
+    ttl_axis.set_xlabel("count")
     parts.append(_figure("Start skew across cameras; TTL pulses out and edges in against frames written.",
                          _svg(figure)))  # fmt: skip
     return "\n".join(parts)

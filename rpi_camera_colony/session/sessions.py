@@ -16,6 +16,8 @@ from rpi_camera_colony.exc import SessionDataError
 from rpi_camera_colony.files import SIGNATURE
 from rpi_camera_colony.session.readers import SessionFile
 
+#: Files made from a recording on this machine (by rcc_convert), not copied from the camera.
+DERIVED = (".mp4",)
 #: Camera statuses from worst to best: a recording shows its worst.
 STATUS_ORDER = ("failed", "recording", "unknown", "stopped")
 
@@ -85,7 +87,11 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
         verified = sum(
             1
             for file, _ in cameras
-            if all(p.name in listed for p in folder.glob(f"{file.acquisition_name}.{file.camera}.{stamp}{SIGNATURE}*"))
+            if all(
+                p.name in listed
+                for p in folder.glob(f"{file.acquisition_name}.{file.camera}.{stamp}{SIGNATURE}*")
+                if not p.name.endswith(DERIVED)  # made here afterwards (MP4s): not the camera's
+            )
         )
         first = facts[0]
         found.append(

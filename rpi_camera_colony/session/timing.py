@@ -186,7 +186,10 @@ def timing_report(session_dir: PathLike, *, acquisition_time: Optional[str] = No
     when = _chosen_time(session_dir, acquisition_time)
     session = read_session_data(session_dir, acquisition_time=when or None)
     if not session:
-        raise SessionDataError(f"no RCC recording in {session_dir}")
+        raise SessionDataError(
+            f"no RCC recording in {session_dir}: give a session folder (DATA/GROUP/NAME); rcc_sessions {session_dir} "
+            "lists the recordings below a folder"
+        )
     cameras: dict[str, dict[str, Any]] = {}
     flags: list[str] = []
     periods = []

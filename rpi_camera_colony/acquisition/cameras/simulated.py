@@ -260,7 +260,12 @@ class SimulatedCamera(CameraBackend):
                     slot += behind - BUFFER_COUNT + 1  # lost: they show as a gap in the timestamps
                     continue
                 if settings.sim_fault == "stall" and slot == STALL_AT_FRAME:
-                    logger.warning("simulated encoder stall of %d frame periods (sim_fault = stall)", STALL_FRAMES)
+                    logger.warning(
+                        "simulated encoder stall of %d frame periods (sim_fault = stall): the frames beyond the %d "
+                        "buffers are lost",
+                        STALL_FRAMES,
+                        BUFFER_COUNT,
+                    )
                     time.sleep(STALL_FRAMES * period)  # the fault being simulated: a busy encoder
                 info = FrameInfo(slot, self.clock.from_monotonic(due), time.time(), 0, slot % settings.framerate == 0)
                 np.copyto(frame, base)
