@@ -123,3 +123,19 @@ def test_over_ssh_a_host_cut_is_completed_by_the_next_run(bed: SshTestBed, tmp_p
     folder = dest / "coll" / "coll__take"
     names = manifest_ok(folder)
     assert {name.split(".")[1] for name in names} == {"cam0", "cam1"} and len(names) == 10  # 5 files a camera
+
+
+def test_over_ssh_to_a_server_verified_there(bed: SshTestBed, tmp_path: Path) -> None:
+    """DEST host:path (a NAS): collected and verified here first, copied on, checked on the server with sha256sum;
+    only then are the cameras' files deleted and the staging copy removed."""
+    config = bed_config(bed, tmp_path, cameras=2)
+    recorded = conduct(bed, config, "-n", "coll__take", "-t", "2")
+    assert recorded.returncode == 0, recorded.stderr
+    server = f"{bed.user}@{bed.hosts[2].address}"
+    nas, staging = tmp_path / "nas", tmp_path / "staging"
+    done = collect(config, Path(f"{server}:{nas}"), "--delete-remote", "--staging", str(staging), wrap=bed.command)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"server: 10 file(s) verified on {server}:{nas}/coll/coll__take" in done.stdout
+    assert len(manifest_ok(nas / "coll" / "coll__take")) == 10
+    assert not list((tmp_path / "data" / "coll" / "coll__take").glob("*.rcc.*"))  # deleted once verified there
+    assert not (staging / "coll" / "coll__take").exists()  # the staging copy is gone

@@ -27,6 +27,7 @@ from typing import IO, Optional
 from tqdm import tqdm
 
 from rpi_camera_colony.config.settings import ColonySettings, ControllerSettings
+from rpi_camera_colony.control.nas import parse_remote, push
 from rpi_camera_colony.control.ssh import SshLauncher, explain_ssh_failure
 from rpi_camera_colony.exc import ColonyError
 from rpi_camera_colony.files import SIGNATURE, session_folder
@@ -245,6 +246,18 @@ class Collector:
         outcome.files = outcome.verified = len(listed)
         outcome.bytes = sum((self.dest / n).stat().st_size for n in listed)
 
+    def delete_verified(self, outcome: CameraCollection) -> None:
+        """Delete on the camera's host the files of a camera the manifest lists (after they were verified where they
+        are kept); the outcome counts them, or says why not."""
+        controller = self.settings.controllers[outcome.camera]
+        mine = f"{self.name}.{outcome.camera}."
+        names = sorted(name for name in self._manifest() if name.startswith(mine))
+        try:
+            self._delete(controller, names)
+            outcome.deleted = names
+        except (ColonyError, OSError) as err:
+            outcome.error = f"deleting on the camera failed: {err}"
+
     def _manifest(self) -> dict[str, str]:
         path = self.dest / MANIFEST
         entries: dict[str, str] = {}
@@ -319,7 +332,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     parser.add_argument("--config-file", "-c", dest="config_file", required=True, help="the colony's config file")
     parser.add_argument("--acquisition-name", "-n", required=True, help="the acquisition (group__name as recorded)")
-    parser.add_argument("--to", dest="dest", required=True, help="where to put it: DEST/{group}/{name}/")
+    parser.add_argument(
+        "--to",
+        dest="dest",
+        required=True,
+        help="where to put it: DEST/{group}/{name}/; DEST may be host:path (a server over SSH: collected here first)",
+    )
+    parser.add_argument(
+        "--staging",
+        default=str(Path("~/.cache/rpi_camera_colony/staging")),
+        help="with DEST host:path: where files are collected and verified on this machine first (removed after)",
+    )
     parser.add_argument("--delete-remote", action="store_true", help="then delete verified files on the cameras")
     parser.add_argument("--jobs", "-j", type=int, default=4, help="cameras copied at once")
     parser.add_argument("--camera", action="append", default=None, metavar="NAME", help="only this camera")
@@ -327,13 +350,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     if shutil.which("rsync") is None:
         print("rcc_collect: rsync is needed on this machine (and on the Pis): apt install rsync", file=sys.stderr)
         return 2
+    server = parse_remote(args.dest)
     try:
         check_name_part("--acquisition-name", args.acquisition_name)
         collector = Collector(
             load_config(args.config_file),
             args.acquisition_name,
-            Path(args.dest).expanduser(),
-            delete_remote=args.delete_remote,
+            Path(args.staging if server else args.dest).expanduser(),
+            delete_remote=args.delete_remote and server is None,  # with a server: only once verified there
             cameras=args.camera,
         )
     except (ConfigError, ColonyError) as err:
@@ -344,6 +368,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ColonyError as err:
         print(f"rcc_collect: {err}", file=sys.stderr)
         return 1
+    copied = None
+    if server is not None and all(o.ok for o in outcomes):
+        target, path = server
+        folder = str(session_folder(path, collector.settings.general.group, collector.name))
+        copied = push(collector.dest, target, folder, collector.ssh.ssh_prefix())
+        if copied.ok:
+            if args.delete_remote:
+                for outcome in outcomes:
+                    collector.delete_verified(outcome)
+            shutil.rmtree(collector.dest)  # the server's copy is verified: the staging copy goes
     print(f"{'camera':20} {'host':16} {'files':>5} {'MB':>9} {'verified':>8} {'repaired':>8} {'deleted':>7}  result")
     for o in outcomes:
         result = "ok" if o.ok else f"FAILED: {o.error}"
@@ -351,4 +385,13 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"{len(o.deleted):>7}  {result}")  # fmt: skip
     if (collector.dest / MANIFEST).exists():
         print(f"files: {collector.dest}  (manifest: {MANIFEST})")
-    return 0 if all(o.ok for o in outcomes) else 1
+    if copied is not None:
+        where = f"{copied.target}:{copied.folder}"
+        print(
+            f"server: {len(copied.verified)} file(s) verified on {where}"
+            if copied.ok
+            else f"server: FAILED: {copied.error}"
+        )
+    elif server is not None:
+        print("server: nothing copied (not every camera was verified here)")
+    return 0 if all(o.ok for o in outcomes) and (server is None or (copied is not None and copied.ok)) else 1
