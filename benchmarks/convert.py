@@ -1,11 +1,12 @@
 """rcc_convert against ffmpeg's own remux (``ffmpeg -r FPS -i x.h264 -c copy x.mp4``) on the same file.
 
-A raw H.264 file of ``--frames`` frames (320x240, 90 fps, libx264) is made with one encoder stall (20 frame periods
+A raw H.264 file of ``--frames`` frames (``--size``, 90 fps, libx264, a moving noisy picture so frames have a camera's
+sizes) is made with one encoder stall (20 frame periods
 missing, as ``sim_fault = stall``), with its timestamp file. Both tools remux it without re-encoding, 3 times each
 (median wall time). Then each output's frame times are compared with the timestamps: rcc_convert's are exact,
 ffmpeg's constant rate puts every frame after the stall at the wrong time.
 
-    python benchmarks/convert.py [--frames 45000]
+    python benchmarks/convert.py [--frames 45000] [--size 640x480]
 """
 
 from __future__ import annotations
@@ -30,23 +31,26 @@ FPS = 90
 STALL_AT, STALL_FRAMES = 1000, 20
 
 
-def make_recording(folder: Path, frames: int) -> tuple[Path, list[int]]:
+def make_recording(folder: Path, frames: int, size: tuple[int, int] = (320, 240)) -> tuple[Path, list[int]]:
     """A camera video and timestamp file as an agent writes them; the frame times (µs)."""
     stem = "bench.cam0.20260101_000000.rcc."
     video = folder / (stem + "video.h264")
     encoder = av.CodecContext.create("libx264", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = 320, 240, "yuv420p"
+    width, height = size
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
     encoder.time_base, encoder.framerate = Fraction(1, FPS), Fraction(FPS, 1)
     encoder.gop_size, encoder.max_b_frames = FPS, 0
     encoder.options = {"preset": "ultrafast", "tune": "zerolatency"}
-    image = np.zeros((360, 320), dtype=np.uint8)
+    image = np.zeros((height * 3 // 2, width), dtype=np.uint8)
+    noise = np.random.default_rng(0).integers(0, 40, size=(height, width + 64), dtype=np.uint8)
     times, sizes = [], []
     slot = 0
     with open(video, "wb") as out:
         for index in range(frames):
             if index == STALL_AT:
                 slot += STALL_FRAMES  # frames lost to the stall: a gap in the times
-            image[:240] = (np.arange(320) + index) % 256
+            shift = index % 64
+            image[:height] = ((np.arange(width) + index) % 256).astype(np.uint8) + noise[:, shift : shift + width]
             frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
             frame.pts = index
             for packet in encoder.encode(frame):
@@ -86,13 +90,15 @@ def pts_us(mp4: Path) -> list[int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=45_000)
+    parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the frames")
     args = parser.parse_args()
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         print("ffmpeg is needed as the baseline (apt-get install ffmpeg)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as folder:
-        video, times = make_recording(Path(folder), args.frames)
+        width, height = (int(v) for v in args.size.split("x"))
+        video, times = make_recording(Path(folder), args.frames, (width, height))
         ours = median_time([sys.executable, "-c", f"from rpi_camera_colony.session.convert import convert_video; "
                             f"convert_video({str(video)!r})"])  # fmt: skip
         theirs_mp4 = Path(folder) / "ffmpeg.mp4"
@@ -100,10 +106,13 @@ def main() -> int:
                               str(theirs_mp4)])  # fmt: skip
         interpreter = median_time([sys.executable, "-c", "import av"])
         result = convert_video(video)
+        video_size = video.stat().st_size
         our_error = max(abs(a - b) for a, b in zip(pts_us(result.mp4), times))
         their_times = pts_us(theirs_mp4)
         their_error = max(abs(a - b) for a, b in zip(their_times, times))
-    print(f"{args.frames} frames (320x240 @ {FPS} fps, one stall of {STALL_FRAMES} frames); median of 3 runs")
+    megabytes = video_size / 1e6
+    print(f"{args.frames} frames ({args.size} @ {FPS} fps, {megabytes:.0f} MB, one stall of {STALL_FRAMES} frames); "
+          "median of 3 runs")  # fmt: skip
     print(f"rcc_convert: {ours:.2f} s (of which starting Python and PyAV: {interpreter:.2f} s); "
           f"ffmpeg -c copy: {theirs:.2f} s; ratio {ours / theirs:.2f}x")  # fmt: skip
     print(f"largest frame time error: rcc_convert {our_error} µs, ffmpeg at a constant {FPS} fps "

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import require_tool
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.session.convert import convert_video
@@ -128,3 +130,16 @@ def test_a_constant_rate_copy_repeats_frames_where_they_were_dropped(stalled_ses
     assert rate == "30/1"
     listed = subprocess.run([str(BIN / "rcc_convert"), str(video), "--constant-rate"], capture_output=True, text=True)
     assert listed.returncode == 0 and f"constant rate: {copy.mp4.name} ({dropped} frame(s) repeated" in listed.stdout
+
+
+def test_the_index_reader_agrees_with_ffprobe(stalled_session: Path, tmp_path: Path) -> None:
+    from rpi_camera_colony.exc import SessionDataError
+    from rpi_camera_colony.session.mp4_index import presentation_times
+
+    mp4 = convert_video(next(stalled_session.glob("*.cam1.*.rcc.video.h264"))).mp4
+    timescale, times = presentation_times(mp4)
+    assert timescale == 1_000_000 and [t - times[0] for t in times] == ffprobe_times_us(mp4)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])  # the index (at the end) is gone
+    with pytest.raises(SessionDataError, match="no moov box"):
+        presentation_times(cut)

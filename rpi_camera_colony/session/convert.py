@@ -4,8 +4,8 @@ A camera's ``….rcc.video.h264`` is a raw H.264 stream: it has no frame times. 
 has one row per frame, in the same order, with the frame's time on the camera's clock (``timestamp_frame``, µs).
 :func:`convert_video` copies the encoded frames unchanged (no re-encoding) into ``….rcc.video.h264.mp4`` beside it,
 each frame's presentation time set from its row on a microsecond time base, so a dropped frame keeps its gap (a
-constant-rate copy such as the original's ``MP4Box -fps N`` shifts every later frame instead). It then reads the MP4
-back and checks that it holds one frame per row, each at its time.
+constant-rate copy such as the original's ``MP4Box -fps N`` shifts every later frame instead). It then reads the MP4's
+index back (:mod:`~rpi_camera_colony.session.mp4_index`) and checks that it holds one frame per row, each at its time.
 
 - A video cut short (the agent was killed) converts up to its last whole frame: when the video has fewer frames
   than rows, its last frame is taken to be cut and left out.
@@ -28,6 +28,7 @@ from typing import Any, Optional, Union
 
 from rpi_camera_colony.exc import SessionDataError
 from rpi_camera_colony.files import KIND_METADATA, KIND_MP4, KIND_TTL_OUT, KIND_VIDEO
+from rpi_camera_colony.session.mp4_index import presentation_times
 
 logger = logging.getLogger(__name__)
 
@@ -274,21 +275,18 @@ def constant_rate_copy(video: Union[str, Path], *, quality: int = 18) -> Constan
 
 
 def _check(mp4: Path, expected_us: list[int]) -> int:
-    """Read the MP4 back: one frame per expected time, each at that time (µs).
+    """Read the MP4's index back (not its video data): one frame per expected time, each at that time (µs).
 
     Raises:
         SessionDataError: naming the first frame that is not where it should be.
     """
-    import av
-
-    with av.open(str(mp4)) as container:
-        stream = container.streams.video[0]
-        base = stream.time_base or TIME_BASE
-        got = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
+    timescale, got = presentation_times(mp4)
     if len(got) != len(expected_us):
         raise SessionDataError(f"{mp4}: {len(got)} frames written, {len(expected_us)} expected")
-    if base != TIME_BASE:
-        raise SessionDataError(f"{mp4}: time base {base}, not {TIME_BASE}: frame times would be rounded")
+    if timescale != TIME_BASE.denominator:
+        raise SessionDataError(
+            f"{mp4}: timescale {timescale}, not {TIME_BASE.denominator}: frame times would be rounded"
+        )
     start = got[0] if got else 0
     if [pts - start for pts in got] != expected_us:  # integers in µs: exact
         index = next(i for i, (pts, want) in enumerate(zip(got, expected_us)) if pts - start != want)
