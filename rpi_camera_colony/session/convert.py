@@ -80,12 +80,14 @@ def _frame_rows(path: Path) -> tuple[list[int], list[Optional[int]]]:
             size_column = header.index("frame_bytes") if "frame_bytes" in header else None
             times: list[int] = []
             sizes: list[Optional[int]] = []
+            width = len(header)
             for row in reader:
-                if len(row) < len(header) or not row[column].strip():
+                if len(row) < width or not row[column]:
                     break  # a row cut by a crash ends the table
-                times.append(int(float(row[column])))
+                text = row[column]
+                times.append(int(text) if text.isdigit() else int(float(text)))  # this package's: whole µs
                 size = row[size_column] if size_column is not None else ""
-                sizes.append(int(float(size)) if size.strip() else None)
+                sizes.append((int(size) if size.isdigit() else int(float(size))) if size.strip() else None)
             return times, sizes
     except FileNotFoundError:
         raise SessionDataError(f"{path}: missing (the frame times of the video are in it)") from None
