@@ -139,3 +139,40 @@ def test_over_ssh_to_a_server_verified_there(bed: SshTestBed, tmp_path: Path) ->
     assert len(manifest_ok(nas / "coll" / "coll__take")) == 10
     assert not list((tmp_path / "data" / "coll" / "coll__take").glob("*.rcc.*"))  # deleted once verified there
     assert not (staging / "coll" / "coll__take").exists()  # the staging copy is gone
+
+
+def test_over_ssh_a_host_cut_during_the_copy_is_continued(bed: SshTestBed, tmp_path: Path) -> None:
+    """The link goes down while a camera's files are being copied (a 24 MB file, read at 2 MB/s): that camera fails
+    with a partial copy; the next run continues it and verifies everything."""
+    import os
+    import threading
+
+    if not bed.use_namespaces:
+        pytest.skip("cutting a link needs the namespaces test bed")
+    config = bed_config(bed, tmp_path, cameras=1)
+    recorded = conduct(bed, config, "-n", "coll__take", "-t", "1")
+    assert recorded.returncode == 0, recorded.stderr
+    source = tmp_path / "data" / "coll" / "coll__take"
+    stem = next(source.glob("*.rcc.video.h264")).name.split(".rcc.")[0]
+    (source / f"{stem}.rcc.bulk.bin").write_bytes(os.urandom(24_000_000))  # far more than the sockets buffer
+    dest = tmp_path / "home"
+    folder = dest / "coll" / "coll__take"
+
+    def copying() -> bool:
+        return any(p.stat().st_size > 4_000_000 for p in folder.glob(".*.bin.*"))
+
+    def cut_when_copying() -> None:
+        if wait_for(copying, timeout=60):
+            bed.cut(0)  # mid-copy: rsync's temporary file holds part of the file
+
+    cutter = threading.Thread(target=cut_when_copying)
+    cutter.start()
+    try:
+        interrupted = collect(config, dest, "--bwlimit", "2000", wrap=bed.command)
+    finally:
+        cutter.join()
+        bed.restore(0)
+    assert interrupted.returncode == 1 and "FAILED" in interrupted.stdout, interrupted.stdout + interrupted.stderr
+    resumed = collect(config, dest, wrap=bed.command)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(manifest_ok(folder)) == 6

@@ -87,6 +87,7 @@ class Collector:
         *,
         delete_remote: bool = False,
         cameras: Optional[list[str]] = None,
+        bwlimit: Optional[int] = None,
     ) -> None:
         self.settings = settings.replace_general(acquisition_name=acquisition_name)
         if cameras:
@@ -96,6 +97,7 @@ class Collector:
         self.remote_folder = session_folder(general.remote_data_path, general.group, self.name)
         self.dest = session_folder(str(dest), general.group, self.name)
         self.delete_remote = delete_remote
+        self.bwlimit = bwlimit  #: KB/s per camera's copy (rsync --bwlimit), so as not to fill a shared network
         self.ssh = SshLauncher(general)
         self._manifest_lock = threading.Lock()  # cameras finish on threads of their own; one manifest
 
@@ -153,6 +155,8 @@ class Collector:
             sources = [f"{self.ssh.target(controller)}:{folder}/{names[0]}", *(f":{folder}/{n}" for n in names[1:])]
             command = ["rsync", "-a", "--partial", "-e", prefix, *sources, str(self.dest) + "/"]
         command.insert(1, "--info=progress2")
+        if self.bwlimit:
+            command.insert(1, f"--bwlimit={self.bwlimit}")
         with tqdm(total=total, unit="B", unit_scale=True, desc=controller.name, disable=None, leave=False) as bar:
             process = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -346,6 +350,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--delete-remote", action="store_true", help="then delete verified files on the cameras")
     parser.add_argument("--jobs", "-j", type=int, default=4, help="cameras copied at once")
     parser.add_argument("--camera", action="append", default=None, metavar="NAME", help="only this camera")
+    parser.add_argument(
+        "--bwlimit", type=int, default=None, metavar="KBPS", help="at most this many KB/s per camera's copy"
+    )
     args = parser.parse_args(argv)
     if shutil.which("rsync") is None:
         print("rcc_collect: rsync is needed on this machine (and on the Pis): apt install rsync", file=sys.stderr)
@@ -359,6 +366,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             Path(args.staging if server else args.dest).expanduser(),
             delete_remote=args.delete_remote and server is None,  # with a server: only once verified there
             cameras=args.camera,
+            bwlimit=args.bwlimit,
         )
     except (ConfigError, ColonyError) as err:
         print(f"rcc_collect: {err}", file=sys.stderr)
