@@ -1,10 +1,10 @@
 """rcc_convert against ffmpeg's own remux (``ffmpeg -r FPS -i x.h264 -c copy x.mp4``) on the same file.
 
 A raw H.264 file of ``--frames`` frames (``--size``, 90 fps, libx264, a moving noisy picture so frames have a camera's
-sizes) is made with one encoder stall (20 frame periods
-missing, as ``sim_fault = stall``), with its timestamp file. Both tools remux it without re-encoding, 3 times each
-(median wall time). Then each output's frame times are compared with the timestamps: rcc_convert's are exact,
-ffmpeg's constant rate puts every frame after the stall at the wrong time.
+sizes) is made with one encoder stall (20 frame periods missing, as ``sim_fault = stall``), with its timestamp file.
+Both tools remux it without re-encoding, 5 times each, taking turns (median wall time). Then each output's frame times
+are compared with the timestamps: rcc_convert's are exact, ffmpeg's constant rate puts every frame after the stall at
+the wrong time.
 
     python benchmarks/convert.py [--frames 45000] [--size 640x480]
 """
@@ -69,13 +69,16 @@ def make_recording(folder: Path, frames: int, size: tuple[int, int] = (320, 240)
     return video, times
 
 
-def median_time(command: list[str], runs: int = 3) -> float:
-    spans = []
+def median_times(commands: list[list[str]], runs: int = 5) -> list[float]:
+    """Each command's median wall time over ``runs``, the commands taking turns (so that the machine's state, e.g.
+    the disk's write-back, weighs on all alike)."""
+    spans: list[list[float]] = [[] for _ in commands]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        spans.append(time.perf_counter() - start)
-    return statistics.median(spans)
+        for index, command in enumerate(commands):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            spans[index].append(time.perf_counter() - start)
+    return [statistics.median(times) for times in spans]
 
 
 def pts_us(mp4: Path) -> list[int]:
@@ -99,12 +102,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         width, height = (int(v) for v in args.size.split("x"))
         video, times = make_recording(Path(folder), args.frames, (width, height))
-        ours = median_time([sys.executable, "-c", f"from rpi_camera_colony.session.convert import convert_video; "
-                            f"convert_video({str(video)!r})"])  # fmt: skip
         theirs_mp4 = Path(folder) / "ffmpeg.mp4"
-        theirs = median_time([ffmpeg, "-y", "-v", "error", "-r", str(FPS), "-i", str(video), "-c", "copy",
-                              str(theirs_mp4)])  # fmt: skip
-        interpreter = median_time([sys.executable, "-c", "import av"])
+        ours, theirs, interpreter = median_times([
+            [sys.executable, "-c", f"from rpi_camera_colony.session.convert import convert_video; "
+             f"convert_video({str(video)!r})"],
+            [ffmpeg, "-y", "-v", "error", "-r", str(FPS), "-i", str(video), "-c", "copy", str(theirs_mp4)],
+            [sys.executable, "-c", "import av"],
+        ])  # fmt: skip
         result = convert_video(video)
         video_size = video.stat().st_size
         our_error = max(abs(a - b) for a, b in zip(pts_us(result.mp4), times))
@@ -112,7 +116,7 @@ def main() -> int:
         their_error = max(abs(a - b) for a, b in zip(their_times, times))
     megabytes = video_size / 1e6
     print(f"{args.frames} frames ({args.size} @ {FPS} fps, {megabytes:.0f} MB, one stall of {STALL_FRAMES} frames); "
-          "median of 3 runs")  # fmt: skip
+          "median of 5 runs, taking turns")  # fmt: skip
     print(f"rcc_convert: {ours:.2f} s (of which starting Python and PyAV: {interpreter:.2f} s); "
           f"ffmpeg -c copy: {theirs:.2f} s; ratio {ours / theirs:.2f}x")  # fmt: skip
     print(f"largest frame time error: rcc_convert {our_error} µs, ffmpeg at a constant {FPS} fps "

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: The MP4's time base: a microsecond, the resolution of the frame timestamps.
 TIME_BASE = Fraction(1, 1_000_000)
+#: Frames handed to the muxer at once (memory stays a few MB; the per-frame loop then runs in C).
+MUX_BATCH = 256
 #: The MP4 track counts in microseconds too, and keeps this package's metadata tags.
 MUXER_OPTIONS = {"video_track_timescale": "1000000", "movflags": "use_metadata_tags"}
 
@@ -157,11 +159,16 @@ def convert_video(video: Union[str, Path], *, overwrite: bool = True) -> Convers
             stream.time_base = TIME_BASE
             target.metadata.update(_tags(meta, ttl_out))
 
+            batch: list[Any] = []  # handed to the muxer in batches: its loop over them runs in C
+
             def mux(packet: Any, index: int) -> None:
                 packet.stream = stream
                 packet.time_base = TIME_BASE
                 packet.pts = packet.dts = times[index] - first
-                target.mux(packet)
+                batch.append(packet)
+                if len(batch) >= MUX_BATCH:
+                    target.mux(batch)
+                    batch.clear()
 
             # Frames stream through with one held back: only the last one can be cut, and that is known at the end.
             held, count = None, 0
@@ -182,6 +189,7 @@ def convert_video(video: Union[str, Path], *, overwrite: bool = True) -> Convers
                     frames += 1
             if count > rows:
                 notes.append(f"{count - rows} frame(s) at the end have no timestamp row and are left out")
+            target.mux(batch)
     except av.error.FFmpegError as err:  # type: ignore[attr-defined]
         partial.unlink(missing_ok=True)
         raise SessionDataError(f"{video}: cannot convert: {err}") from None
