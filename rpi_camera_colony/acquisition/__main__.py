@@ -8,7 +8,6 @@ on its own (settings from the arguments) until ``--max-acquisition-time`` or Ctr
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import signal
 import sys
@@ -18,7 +17,7 @@ from rpi_camera_colony import __version__
 from rpi_camera_colony import backend_registry as registry
 from rpi_camera_colony.cli_help import HelpFormatter
 from rpi_camera_colony.config.settings import GeneralSettings
-from rpi_camera_colony.files import default_instance_name
+from rpi_camera_colony.files import default_instance_name, get_datestr
 
 logger = logging.getLogger(__name__)
 #: the agent's defaults are the config's
@@ -211,7 +210,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     try:
         if args.auto_start:
-            now = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+            now = get_datestr()
             name = args.acquisition_name or f"rcc_auto_{now}"
             # 'group__name' puts the recording in the folder 'group', as the conductor does
             group = GeneralSettings(acquisition_name=name, acquisition_group=args.acquisition_group).group

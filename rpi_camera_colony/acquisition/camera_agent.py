@@ -18,7 +18,6 @@ failures and the end of a warm-up from its own thread through ``on_event``.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from rpi_camera_colony.acquisition.warmups import Outcome, WarmUps
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings
 from rpi_camera_colony.exc import BackendError, ConfigError, RecordingError, SettleCancelled
-from rpi_camera_colony.files import RecordingFiles, check_name_part
+from rpi_camera_colony.files import RecordingFiles, check_name_part, get_datestr
 from rpi_camera_colony.protocol import AgentStatus
 
 logger = logging.getLogger(__name__)
@@ -276,7 +275,7 @@ class CameraAgent:
         if self.busy:
             raise RecordingError(f"already {self.state}: stop first")
         name = check_name_part("acquisition_name", acquisition_name)
-        stamp = check_name_part("file_time", file_time) if file_time else dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+        stamp = check_name_part("file_time", file_time) if file_time else get_datestr()
         if acquisition_time is None:
             acquisition_time = GeneralSettings(acquisition_name=name).name_time or stamp
         when = check_name_part("acquisition_time", acquisition_time)

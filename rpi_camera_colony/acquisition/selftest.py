@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as dt
 import importlib.metadata
 import logging
 import platform
@@ -30,6 +29,7 @@ from rpi_camera_colony import backend_registry as registry
 from rpi_camera_colony.acquisition import backends, disk
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import ColonyError
+from rpi_camera_colony.files import get_datestr
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ def record_and_verify(
         name = "selftest"
         try:
             agent.configure(settings)
-            recording = agent.start(acquisition_name=name, acquisition_time=dt.datetime.now().strftime("%Y%m%d_%H%M%S"))
+            recording = agent.start(acquisition_name=name, acquisition_time=get_datestr())
             time.sleep(options.seconds)  # the length of the test recording
             summary = agent.stop()
             del recording

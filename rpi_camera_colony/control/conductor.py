@@ -12,7 +12,6 @@ the conductor waits for hellos, replies and process exits, each with a deadline.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 import warnings
@@ -42,17 +41,13 @@ from rpi_camera_colony.exc import (
     RecordingError,
 )
 from rpi_camera_colony.files import check_name_part, session_folder
+from rpi_camera_colony.files import get_datestr as datestr
 from rpi_camera_colony.network_communication import ControlServer, CurveServer, connect_host, ensure_keys
 from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT, PreviewFrame, Reply
 
 logger = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT = 5.0
-
-
-def datestr() -> str:
-    """Acquisition time stamp used in file names, ``YYYYmmdd_HHMMSS``."""
-    return dt.datetime.now().strftime("%Y%m%d_%H%M%S")
 
 
 class Conductor:
