@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional, Protocol
 
-from rpi_camera_colony.acquisition.cameras.settle import SettleCallback
+from rpi_camera_colony.acquisition.cameras.settle import SettleCallback, WarmUp
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings
 
@@ -60,6 +60,11 @@ class CameraBackend(abc.ABC):
         self.target_bitrate: Optional[int] = None
         #: where live preview images go (None: no preview); set by the agent at any time
         self.preview: Optional[PreviewTap] = None
+        # Exposure fixing, for the backends with automatic exposure (see settle_exposure):
+        self._automatic: tuple[str, ...] = ()  #: what the settings leave automatic: "exposure", "white balance"
+        self._fixed: Optional[dict[str, Any]] = None  #: what the last warm-up or lock fixed (None: automatic)
+        self._fixed_before: Optional[dict[str, Any]] = None  #: what a preview's settling released, until it locks
+        self._warmup: Optional[WarmUp] = None
 
     @abc.abstractmethod
     def configure(self, settings: ControllerSettings) -> list[str]:
@@ -104,7 +109,39 @@ class CameraBackend(abc.ABC):
     @property
     def fixed_exposure(self) -> Optional[dict[str, Any]]:
         """The exposure and white balance values fixed by the last warm-up (None: automatic), for the metadata."""
-        return None
+        return None if self._fixed is None else dict(self._fixed)
+
+    def _start_warmup(
+        self,
+        seconds: float,
+        on_done: SettleCallback,
+        *,
+        begin: Callable[[], None],
+        finish: Callable[[], dict[str, Any]],
+        abort: Callable[[], None],
+    ) -> bool:
+        """:meth:`settle_exposure` for a backend: a :class:`WarmUp` with its steps; False with nothing automatic."""
+        if not self._automatic or seconds <= 0:
+            return False
+        self._warmup = WarmUp(seconds, begin=begin, finish=finish, abort=abort, on_done=on_done)
+        self._warmup.start()
+        return True
+
+    def _cancel_warmup(self) -> None:
+        """End a warm-up in progress (exposure stays automatic)."""
+        if self._warmup is not None:
+            self._warmup.cancel()
+
+    def _warming_up(self) -> bool:
+        return self._warmup is not None and self._warmup.running
+
+    def _released_by_preview(self) -> Optional[dict[str, Any]]:
+        """The values fixed before a preview that ended before it settled them again (to fix again), once; else
+        None."""
+        if self._fixed is not None or self._fixed_before is None:
+            return None
+        released, self._fixed_before = self._fixed_before, None
+        return released
 
     @abc.abstractmethod
     def stop(self) -> None:

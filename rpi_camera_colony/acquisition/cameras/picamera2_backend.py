@@ -53,7 +53,7 @@ from rpi_camera_colony.acquisition.cameras.base import (
     FrameInfo,
     VideoOutput,
 )
-from rpi_camera_colony.acquisition.cameras.settle import SettleCallback, WarmUp
+from rpi_camera_colony.acquisition.cameras.settle import SettleCallback
 from rpi_camera_colony.clock import CameraClock, boottime_clock
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError
@@ -240,11 +240,7 @@ class Picamera2Camera(CameraBackend):
         self._sink: Optional[_FrameSink] = None
         self._timer: Optional[threading.Timer] = None
         self._controls: dict[str, Any] = {}  #: the settings' controls, given at every start
-        self._automatic: tuple[str, ...] = ()  #: what the settings leave automatic: "exposure", "white balance"
-        self._fixed: Optional[dict[str, Any]] = None  #: controls fixed by the last warm-up or lock
-        self._fixed_before: Optional[dict[str, Any]] = None  #: what a preview's settling replaced, until it locks
         self._latest: Optional[dict[str, Any]] = None  #: the metadata of the latest frame that arrived
-        self._warmup: Optional[WarmUp] = None
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -286,20 +282,12 @@ class Picamera2Camera(CameraBackend):
         self._fixed = self._fixed_before = None
         return unsupported
 
-    @property
-    def fixed_exposure(self) -> Optional[dict[str, Any]]:
-        return None if self._fixed is None else dict(self._fixed)
-
     def settle_exposure(self, seconds: float, on_done: SettleCallback) -> bool:
         if self._camera is None or self._settings is None:
             raise BackendError("camera is not configured: send 'configure' before a warm-up")
-        if not self._automatic or seconds <= 0:
-            return False
-        self._warmup = WarmUp(
-            seconds, begin=self._warmup_begin, finish=self._warmup_finish, abort=self._stop_camera, on_done=on_done
+        return self._start_warmup(
+            seconds, on_done, begin=self._warmup_begin, finish=self._warmup_finish, abort=self._stop_camera
         )
-        self._warmup.start()
-        return True
 
     def _warmup_begin(self) -> None:
         self._fixed_before = None
@@ -427,15 +415,12 @@ class Picamera2Camera(CameraBackend):
         self._fixed, self._fixed_before = controls, None
         logger.info("exposure and white balance locked: %s", controls)
 
-    def _warming_up(self) -> bool:
-        return self._warmup is not None and self._warmup.running
-
     def stop(self) -> None:
-        if self._warmup is not None:
-            self._warmup.cancel()  # a warm-up in progress ends: exposure stays automatic
+        self._cancel_warmup()
         self._stop_camera()
-        if self._fixed is None and self._fixed_before is not None:
-            self._fixed, self._fixed_before = self._fixed_before, None
+        released = self._released_by_preview()
+        if released is not None:
+            self._fixed = released
             logger.warning("the preview ended before exposure had settled again: the values fixed before stay fixed")
 
     def _stop_camera(self) -> None:

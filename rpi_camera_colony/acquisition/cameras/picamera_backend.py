@@ -27,7 +27,7 @@ from rpi_camera_colony.acquisition.cameras.base import (
     FrameInfo,
     VideoOutput,
 )
-from rpi_camera_colony.acquisition.cameras.settle import SettleCallback, WarmUp
+from rpi_camera_colony.acquisition.cameras.settle import SettleCallback
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings
 from rpi_camera_colony.exc import BackendError
@@ -95,10 +95,6 @@ class PicameraCamera(CameraBackend):
         self._camera: Any = None
         self._settings: Optional[ControllerSettings] = None
         self._lock_timer: Optional[threading.Timer] = None
-        self._automatic: tuple[str, ...] = ()  #: what the settings leave automatic: "exposure", "white balance"
-        self._fixed: Optional[dict[str, Any]] = None  #: what the last warm-up or lock fixed
-        self._fixed_before: Optional[dict[str, Any]] = None  #: what a preview's settling replaced, until it locks
-        self._warmup: Optional[WarmUp] = None
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -141,19 +137,11 @@ class PicameraCamera(CameraBackend):
         self._fixed = self._fixed_before = None
         return []
 
-    @property
-    def fixed_exposure(self) -> Optional[dict[str, Any]]:
-        return None if self._fixed is None else dict(self._fixed)
-
     def settle_exposure(self, seconds: float, on_done: SettleCallback) -> bool:
         if self._camera is None or self._settings is None:
             raise BackendError("camera is not configured: send 'configure' before a warm-up")
-        if not self._automatic or seconds <= 0:
-            return False
         # PiCamera runs its automatic algorithms while open: the warm-up only lets time pass, then fixes.
-        self._warmup = WarmUp(seconds, begin=self._unfix, finish=self._fix, abort=lambda: None, on_done=on_done)
-        self._warmup.start()
-        return True
+        return self._start_warmup(seconds, on_done, begin=self._unfix, finish=self._fix, abort=lambda: None)
 
     def _unfix(self) -> None:
         """Automatic exposure and white balance again (what the settings leave automatic)."""
@@ -226,17 +214,16 @@ class PicameraCamera(CameraBackend):
             on_error(err)
 
     def stop(self) -> None:
-        if self._warmup is not None:
-            self._warmup.cancel()
+        self._cancel_warmup()
         if self._lock_timer is not None:
             self._lock_timer.cancel()
             self._lock_timer.join()
             self._lock_timer = None
         if self._camera is not None and getattr(self._camera, "recording", False):
             self._camera.stop_recording()
-        if self._camera is not None and self._fixed is None and self._fixed_before is not None:
-            fixed, self._fixed_before = self._fixed_before, None
-            self._refix(fixed)
+        released = self._released_by_preview() if self._camera is not None else None
+        if released is not None:
+            self._refix(released)
             logger.warning("the preview ended before exposure had settled again: the values fixed before stay fixed")
 
     def close(self) -> None:
