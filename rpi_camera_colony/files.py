@@ -13,7 +13,7 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from rpi_camera_colony.exc import RecordingError
 
@@ -96,6 +96,24 @@ class RecordingFiles:
 
 
 # -- the original's names (rpi_camera_colony.files of 0.4.x) ----------------------------------------------------
+
+
+#: rcc_collect's record of the files it verified in a folder, in ``sha256sum`` format ("DIGEST  NAME" lines).
+MANIFEST = "rcc.manifest.sha256"
+
+
+def read_manifest(folder: Union[str, Path]) -> dict[str, str]:
+    """The files a folder's manifest lists, ``{name: sha256 hex digest}`` (empty without a manifest)."""
+    try:
+        lines = (Path(folder) / MANIFEST).read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    entries = {}
+    for line in lines:
+        digest, _, name = line.partition("  ")
+        if name:
+            entries[name] = digest
+    return entries
 
 
 def get_datestr() -> str:

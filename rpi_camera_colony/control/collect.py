@@ -30,11 +30,10 @@ from rpi_camera_colony.config.settings import ColonySettings, ControllerSettings
 from rpi_camera_colony.control.nas import parse_remote, push
 from rpi_camera_colony.control.ssh import SshLauncher, explain_ssh_failure
 from rpi_camera_colony.exc import ColonyError
-from rpi_camera_colony.files import SIGNATURE, session_folder
+from rpi_camera_colony.files import MANIFEST, SIGNATURE, read_manifest, session_folder
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "rcc.manifest.sha256"
 #: Seconds an ssh listing or hashing of one camera's files may take.
 REMOTE_TIMEOUT = 600.0
 
@@ -240,7 +239,9 @@ class Collector:
             ColonyError: nothing was ever collected, or a verified copy was damaged since (no original is left).
         """
         listed = {
-            name: digest for name, digest in self._manifest().items() if name.startswith(f"{self.name}.{camera}.")
+            name: digest
+            for name, digest in read_manifest(self.dest).items()
+            if name.startswith(f"{self.name}.{camera}.")
         }
         if not listed:
             raise ColonyError(f"no file of {self.name} for {camera} in {self.remote_folder}")
@@ -255,22 +256,12 @@ class Collector:
         are kept); the outcome counts them, or says why not."""
         controller = self.settings.controllers[outcome.camera]
         mine = f"{self.name}.{outcome.camera}."
-        names = sorted(name for name in self._manifest() if name.startswith(mine))
+        names = sorted(name for name in read_manifest(self.dest) if name.startswith(mine))
         try:
             self._delete(controller, names)
             outcome.deleted = names
         except (ColonyError, OSError) as err:
             outcome.error = f"deleting on the camera failed: {err}"
-
-    def _manifest(self) -> dict[str, str]:
-        path = self.dest / MANIFEST
-        entries: dict[str, str] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                digest, _, name = line.partition("  ")
-                if name:
-                    entries[name] = digest
-        return entries
 
     def _matches(self, name: str, size: int, digest: str) -> bool:
         path = self.dest / name
@@ -282,7 +273,7 @@ class Collector:
 
     def _merge_manifest(self, verified: dict[str, str]) -> None:
         path = self.dest / MANIFEST
-        entries = self._manifest()
+        entries = read_manifest(self.dest)
         entries.update(verified)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")

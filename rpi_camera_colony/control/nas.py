@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from rpi_camera_colony.exc import ColonyError
+from rpi_camera_colony.files import MANIFEST
 
 #: ``host:path`` or ``user@host:path`` (a local path never has a ':' before its first '/').
 REMOTE_DEST = re.compile(r"^(?P<target>(?:[^@/:\s]+@)?[^@/:\s]+):(?P<path>.*)$")
@@ -64,7 +65,7 @@ def push(staging: Path, target: str, folder: str, ssh_prefix: list[str]) -> NasC
             last = (copied.stderr.strip().splitlines() or [f"exit {copied.returncode}"])[-1]
             raise ColonyError(f"rsync to {target} failed: {last}")
         check = subprocess.run(
-            [*ssh, f"cd {quoted} && sha256sum -c rcc.manifest.sha256"],
+            [*ssh, f"cd {quoted} && sha256sum -c {MANIFEST}"],
             capture_output=True, text=True, timeout=CHECK_TIMEOUT,
         )  # fmt: skip
         lines = [line.rsplit(": ", 1) for line in check.stdout.splitlines() if ": " in line]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from rpi_camera_colony.exc import SessionDataError
-from rpi_camera_colony.files import SIGNATURE
+from rpi_camera_colony.files import SIGNATURE, read_manifest
 from rpi_camera_colony.session.readers import SessionFile
 
 #: Files made from a recording on this machine (by rcc_convert), not copied from the camera.
@@ -47,15 +47,6 @@ def _camera_facts(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"status": "unknown"}
 
 
-def _manifest_names(folder: Path) -> set[str]:
-    """The files rcc_collect verified into this folder (its manifest), without checking them again."""
-    try:
-        lines = (folder / "rcc.manifest.sha256").read_text().splitlines()
-    except OSError:
-        return set()
-    return {line.partition("  ")[2] for line in lines if "  " in line}
-
-
 def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
     """Every recording under ``data_dir``, newest first.
 
@@ -83,7 +74,10 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
             for file, _ in cameras
             if file.path.with_name(file.path.name.replace("metadata.json", "video.h264.mp4")).exists()
         )
-        listed = _manifest_names(folder)
+        try:
+            listed = read_manifest(folder)  # what rcc_collect verified here (not checked again)
+        except OSError:
+            listed = {}
         verified = sum(
             1
             for file, _ in cameras
