@@ -29,6 +29,7 @@ import simplejpeg  # type: ignore[import-untyped]
 
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.dashboard.session import DashboardSession
+from rpi_camera_colony.mjpeg import read_parts
 from rpi_camera_colony.testing import write_simulated_config
 from rpi_camera_colony.testing.dashboard import ServedDashboard
 
@@ -83,14 +84,10 @@ def latency_and_cpu(workdir: Path, seconds: float) -> tuple[list[float], float, 
             before, start = cpu_seconds(pids), time.monotonic()
             with urllib.request.urlopen(f"{served.url}/cameras/cam0/preview.mjpg", timeout=10) as response:
                 end = time.monotonic() + seconds
-                while time.monotonic() < end:
-                    response.readline()  # boundary
-                    headers = {}
-                    while (line := response.readline()) != b"\r\n":
-                        key, value = line.decode().split(":", 1)
-                        headers[key.strip().lower()] = value.strip()
-                    response.read(int(headers["content-length"]) + 2)
+                for headers, _image in read_parts(response):
                     latencies.append(time.time() - float(headers["x-sys-time"]))
+                    if time.monotonic() >= end:
+                        break
             busy = (cpu_seconds(pids) - before) / (time.monotonic() - start)
     per_camera = (busy - running) / len(pids) * 100
     return latencies[1:], per_camera, rate

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Optional
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import BinaryIO, Optional
 
+from rpi_camera_colony.exc import ProtocolError
 from rpi_camera_colony.protocol import PreviewFrame
 
 BOUNDARY = "FRAME"
@@ -30,6 +31,28 @@ def part(frame: PreviewFrame) -> bytes:
     """One part of the multipart stream."""
     head = "".join(f"{key}: {value}\r\n" for key, value in frame_headers(frame).items())
     return f"--{BOUNDARY}\r\n{head}\r\n".encode() + frame.jpeg + b"\r\n"
+
+
+def read_parts(stream: BinaryIO) -> Iterator[tuple[dict[str, str], bytes]]:
+    """The parts of such a stream as they arrive: (headers by lower-case name, JPEG); ends with the stream.
+
+    Raises:
+        ProtocolError: where the stream does not follow this framing.
+    """
+    boundary = f"--{BOUNDARY}\r\n".encode()
+    while line := stream.readline():
+        if line != boundary:
+            raise ProtocolError(f"expected the boundary {boundary!r}, got {line[:40]!r}")
+        headers = {}
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            key, _, value = line.decode(errors="replace").partition(":")
+            headers[key.strip().lower()] = value.strip()
+        if not headers.get("content-length", "").isdigit():
+            raise ProtocolError(f"a part without a Content-Length: {headers}")
+        image = stream.read(int(headers["content-length"]))
+        if stream.read(2) != b"\r\n":
+            raise ProtocolError("a part does not end with CRLF after its Content-Length")
+        yield headers, image
 
 
 class FrameHub:

@@ -121,8 +121,10 @@ def test_calibration_mode_records_at_2_fps(colony_config: Callable[..., Path], d
 def test_stream_video_serves_mjpeg_as_the_original(colony_config: Callable[..., Path]) -> None:
     """stream_video = True: MJPEG over HTTP at http://{stream_address}:{stream_port}/ (multipart/x-mixed-replace,
     boundary FRAME), from the agent itself, while it records."""
+    import itertools
     import urllib.request
 
+    from rpi_camera_colony.mjpeg import read_parts
     from rpi_camera_colony.testing import free_port
 
     port = free_port()
@@ -132,15 +134,10 @@ def test_stream_video_serves_mjpeg_as_the_original(colony_config: Callable[..., 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
             assert response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=FRAME"
             indices = []
-            for _ in range(3):
-                assert response.readline() == b"--FRAME\r\n"
-                headers = {}
-                while (line := response.readline()) != b"\r\n":
-                    key, value = line.decode().split(":", 1)
-                    headers[key.strip().lower()] = value.strip()
-                assert response.read(int(headers["content-length"]))[:2] == b"\xff\xd8"
-                response.read(2)
+            for headers, image in itertools.islice(read_parts(response), 3):  # raises on any framing error
+                assert image[:2] == b"\xff\xd8"
                 indices.append(int(headers["x-frame-index"]))
+            assert len(indices) == 3
         assert indices == sorted(set(indices))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/snapshot.jpg", timeout=10) as response:
             assert response.read(2) == b"\xff\xd8"

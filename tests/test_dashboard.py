@@ -3,6 +3,7 @@ through a real uvicorn server on 127.0.0.1 (the page in a real browser: test_das
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from rpi_camera_colony import read_session_data
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.dashboard.main import is_loopback, listen
 from rpi_camera_colony.dashboard.session import DashboardSession
+from rpi_camera_colony.mjpeg import read_parts
 from rpi_camera_colony.testing import assert_session_complete, wait_for
 from rpi_camera_colony.testing.dashboard import ServedDashboard
 
@@ -41,18 +43,10 @@ def request(url: str, body: Any = None, headers: Optional[dict[str, str]] = None
 
 def mjpeg_parts(url: str, count: int) -> list[tuple[dict[str, str], bytes]]:
     """The first ``count`` parts (headers, JPEG) of a multipart/x-mixed-replace stream."""
-    parts = []
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=FRAME"
-        while len(parts) < count:
-            assert response.readline() == b"--FRAME\r\n"
-            headers = {}
-            while (line := response.readline()) != b"\r\n":
-                key, value = line.decode().split(":", 1)
-                headers[key.strip().lower()] = value.strip()
-            jpeg = response.read(int(headers["content-length"]))
-            assert response.read(2) == b"\r\n"
-            parts.append((headers, jpeg))
+        parts = list(itertools.islice(read_parts(response), count))  # raises on any framing error
+    assert len(parts) == count
     return parts
 
 
