@@ -89,6 +89,16 @@ def bed_config(bed: SshTestBed, tmp_path: Path, *, cameras: int = 4, general: di
     )
 
 
+def run_without(module: str, main: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``main(args)`` (``package.module:function``, a command line's entry) in a fresh interpreter in which
+    ``module`` cannot be imported, as on a machine without that optional package."""
+    where, _, function = main.partition(":")
+    script = (
+        f"import sys; sys.modules[{module!r}] = None\nfrom {where} import {function}\nsys.exit({function}({args!r}))\n"
+    )
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
 def conduct(bed: SshTestBed, config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     command = bed.command([str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", *args])
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

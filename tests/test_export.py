@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from conftest import run_without
 from rpi_camera_colony import read_session_data
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.testing import wait_for
@@ -70,10 +71,6 @@ def test_a_folder_as_the_output_is_refused(stalled_session: Path, tmp_path: Path
 
 
 def test_without_pynwb_the_export_says_what_to_install(stalled_session: Path, tmp_path: Path) -> None:
-    script = (
-        "import sys; sys.modules['pynwb'] = None\n"
-        "from rpi_camera_colony.session.export import main\n"
-        f"sys.exit(main(['--nwb', {str(stalled_session)!r}, {str(tmp_path / 'x.nwb')!r}]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    args = ["--nwb", str(stalled_session), str(tmp_path / "x.nwb")]
+    result = run_without("pynwb", "rpi_camera_colony.session.export:main", args)
     assert result.returncode == 1 and "pip install 'rpi_camera_colony[nwb]'" in result.stderr

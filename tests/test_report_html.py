@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conftest import run_without
+
 BIN = Path(sys.executable).parent
 
 
@@ -40,11 +42,7 @@ def test_a_folder_above_the_sessions_is_said(stalled_session: Path) -> None:
 
 
 def test_without_matplotlib_the_report_says_what_to_install(stalled_session: Path, tmp_path: Path) -> None:
-    script = (
-        "import sys; sys.modules['matplotlib'] = None\n"
-        "from rpi_camera_colony.session.report import main\n"
-        f"sys.exit(main([{str(stalled_session)!r}, '--html', {str(tmp_path / 'r.html')!r}]))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    args = [str(stalled_session), "--html", str(tmp_path / "r.html")]
+    result = run_without("matplotlib", "rpi_camera_colony.session.report:main", args)
     assert result.returncode == 2
     assert "pip install 'rpi_camera_colony[report]'" in result.stderr
