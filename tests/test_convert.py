@@ -87,6 +87,7 @@ def test_a_video_cut_short_converts_up_to_its_last_whole_frame(stalled_session: 
     conversion = convert_video(cut)
     rows = frame_times_us(next(copy.glob("*.timestamps.ttl.out.csv")))
     assert conversion.frames < len(rows) and conversion.notes and "cut" in conversion.notes[0]
+    assert conversion.cut_by == "parser"  # the sizes no longer add up to the video
     assert ffprobe_times_us(conversion.mp4) == rows[: conversion.frames]
     assert decoded_frames(conversion.mp4) == conversion.frames
 
@@ -103,6 +104,60 @@ def test_frames_without_rows_are_left_out(stalled_session: Path, tmp_path: Path)
     assert ffprobe_times_us(conversion.mp4) == frame_times_us(table)
 
 
+def ffprobe_keyframes(mp4: Path) -> list[bool]:
+    out = subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags",
+         "-of", "csv=p=0", str(mp4)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return [flags.startswith("K") for flags in out]
+
+
+def test_frames_are_cut_by_their_sizes_or_else_found_by_the_parser(stalled_session: Path, tmp_path: Path) -> None:
+    for path in stalled_session.glob("*.cam1.*"):
+        shutil.copy(path, tmp_path / path.name)
+    video = next(tmp_path.glob("*.rcc.video.h264"))
+    table = next(tmp_path.glob("*.timestamps.ttl.out.csv"))
+    with open(table, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keyframes = [row["keyframe"] == "1" for row in rows]
+    assert sum(keyframes) >= 2
+
+    by_sizes = convert_video(video)  # as an agent writes them, the sizes add up to the video
+    assert by_sizes.cut_by == "frame sizes" and by_sizes.frames == len(rows)
+    assert ffprobe_times_us(by_sizes.mp4) == frame_times_us(table)
+    assert ffprobe_keyframes(by_sizes.mp4) == keyframes  # the MP4's sync samples are the IDR frames
+    assert decoded_frames(by_sizes.mp4) == len(rows)
+
+    # Sizes that add up but do not cut at frame starts: found out mid-way, and the parser finds the frames instead.
+    rows[3]["frame_bytes"] = str(int(rows[3]["frame_bytes"]) + 5)
+    rows[4]["frame_bytes"] = str(int(rows[4]["frame_bytes"]) - 5)
+    with open(table, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    parsed = convert_video(video)
+    assert parsed.cut_by == "parser" and parsed.frames == len(rows) and not parsed.notes
+    assert ffprobe_times_us(parsed.mp4) == frame_times_us(table)
+    assert ffprobe_keyframes(parsed.mp4) == keyframes
+    assert decoded_frames(parsed.mp4) == len(rows)
+
+
+def test_a_timestamp_that_is_not_a_number_is_named(stalled_session: Path, tmp_path: Path) -> None:
+    for path in stalled_session.glob("*.cam0.*"):
+        shutil.copy(path, tmp_path / path.name)
+    table = next(tmp_path.glob("*.timestamps.ttl.out.csv"))
+    lines = table.read_text().splitlines(keepends=True)
+    lines[5] = "12x4" + lines[5][lines[5].index(",") :]
+    table.write_text("".join(lines))
+    failed = subprocess.run([str(BIN / "rcc_convert"), str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1
+    assert f"FAILED: {next(tmp_path.glob('*.h264'))}: {table}, line 6: timestamp_frame '12x4' is not a number" in (
+        failed.stdout
+    )
+    assert not list(tmp_path.glob("*.mp4*"))
+
+
 def test_bad_paths_are_refused(tmp_path: Path) -> None:
     missing = subprocess.run([str(BIN / "rcc_convert"), str(tmp_path / "nothing")], capture_output=True, text=True)
     assert missing.returncode == 2 and "nothing: no such file or folder" in missing.stderr
@@ -116,7 +171,7 @@ def test_bad_paths_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_constant_rate_copy_repeats_frames_where_they_were_dropped(stalled_session: Path) -> None:
-    from rpi_camera_colony.session.convert import constant_rate_copy
+    from rpi_camera_colony.session.constant_rate import constant_rate_copy
 
     video = next(stalled_session.glob("*.cam1.*.rcc.video.h264"))
     dropped = json.loads(next(stalled_session.glob("*.cam1.*.metadata.json")).read_text())["frames"]["dropped"]

@@ -16,9 +16,8 @@ index back (:mod:`~rpi_camera_colony.session.mp4_index`) and checks that it hold
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
+import mmap
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,15 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from rpi_camera_colony.exc import SessionDataError
-from rpi_camera_colony.files import KIND_METADATA, KIND_MP4, KIND_TTL_OUT, KIND_VIDEO
+from rpi_camera_colony.files import KIND_VIDEO
+from rpi_camera_colony.session.constant_rate import ConstantRate, constant_rate_copy
+from rpi_camera_colony.session.frame_table import (
+    frame_rows,
+    mp4_tags,
+    nominal_framerate,
+    read_metadata,
+    recording_files,
+)
 from rpi_camera_colony.session.mp4_index import presentation_times
 
 logger = logging.getLogger(__name__)
@@ -53,83 +60,147 @@ class Conversion:
     duration_s: float  #: first to last frame
     gaps: int  #: intervals longer than 1.5 nominal frame periods (dropped frames keep their time)
     seconds: float  #: how long the conversion took (writing and checking)
+    cut_by: str = "parser"  #: how the frames were found: "frame sizes" (the rows') or "parser" (FFmpeg's H.264 parser)
     notes: list[str] = field(default_factory=list)
 
 
-def _recording_files(video: Path) -> tuple[Path, Path, Path]:
-    """The timestamp file, metadata and MP4 paths of a ``….rcc.video.h264``."""
-    name = video.name
-    if not name.endswith("." + KIND_VIDEO):
-        raise SessionDataError(f"{video}: not a camera video (….rcc.{KIND_VIDEO})")
-    stem = name[: -len(KIND_VIDEO)]
-    folder = video.parent
-    return folder / (stem + KIND_TTL_OUT), folder / (stem + KIND_METADATA), folder / (stem + KIND_MP4)
+class _NotFramed(Exception):
+    """The timestamp file's frame sizes do not cut the video into frames: the parser must find them."""
 
 
-def _frame_rows(path: Path) -> tuple[list[int], list[Optional[int]]]:
-    """Every frame's ``timestamp_frame`` (µs) and ``frame_bytes`` (None where not recorded) from a timestamp file.
+def _framed_by_sizes(video: Path, sizes: list[Optional[int]]) -> bool:
+    """Whether every row has its frame's size and together they add up to the video's size (then the video can be
+    cut by them, without the H.264 parser; each piece is still checked to start a frame)."""
+    total = video.stat().st_size
+    return total > 0 and all(size is not None for size in sizes) and sum(size or 0 for size in sizes) == total
+
+
+def _is_idr(data: bytes) -> bool:
+    """Whether an H.264 frame (Annex B) is an IDR frame: the first picture slice in it is NAL unit type 5."""
+    if len(data) > 4 and (data[3] if data[2] == 1 else data[4]) & 0x1F == 1:
+        return False  # most frames are one slice, right after the start code
+    at = 0
+    while True:
+        at = data.find(b"\x00\x00\x01", at)
+        if at < 0 or at + 3 >= len(data):
+            return False
+        kind = data[at + 3] & 0x1F
+        if kind in (1, 5):
+            return kind == 5
+        at += 3
+
+
+class _Muxer:
+    """Hands frames to the MP4 muxer in batches (its loop over a batch runs in C), each at its own time (µs)."""
+
+    def __init__(self, target: Any, stream: Any, times: list[int]) -> None:
+        self.target, self.stream, self.times, self.first = target, stream, times, times[0]
+        self.batch: list[Any] = []
+
+    def add(self, packet: Any, index: int) -> None:
+        packet.stream = self.stream
+        packet.time_base = TIME_BASE
+        packet.pts = packet.dts = self.times[index] - self.first
+        self.batch.append(packet)
+        if len(self.batch) >= MUX_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.target.mux(self.batch)
+        self.batch.clear()
+
+
+def _mux_by_sizes(av: Any, video: Path, muxer: _Muxer, sizes: list[Optional[int]]) -> tuple[int, int]:
+    """Cut the video by the rows' frame sizes (see :func:`_framed_by_sizes`); (frames muxed, frames in the video).
+
+    The loop runs once per frame, so it is written for speed: the file mapped (a slice is a copy without a system
+    call), the packet's time base left to the stream's (microseconds), the muxer's batch handled here.
 
     Raises:
-        SessionDataError: the file is missing or has no timestamp_frame column.
+        _NotFramed: a piece does not start with an H.264 start code (the sizes are not the frames').
     """
-    try:
-        with open(path, newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None or "timestamp_frame" not in header:
-                raise SessionDataError(f"{path}: no timestamp_frame column")
-            column = header.index("timestamp_frame")
-            size_column = header.index("frame_bytes") if "frame_bytes" in header else None
-            times: list[int] = []
-            sizes: list[Optional[int]] = []
-            width = len(header)
-            for row in reader:
-                if len(row) < width or not row[column]:
-                    break  # a row cut by a crash ends the table
-                text = row[column]
-                times.append(int(text) if text.isdigit() else int(float(text)))  # this package's: whole µs
-                size = row[size_column] if size_column is not None else ""
-                sizes.append((int(size) if size.isdigit() else int(float(size))) if size.strip() else None)
-            return times, sizes
-    except FileNotFoundError:
-        raise SessionDataError(f"{path}: missing (the frame times of the video are in it)") from None
+    stream, times, first, batch, target = muxer.stream, muxer.times, muxer.first, muxer.batch, muxer.target
+    packet_of, is_idr = av.Packet, _is_idr
+    at = 0
+    with open(video, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        if hasattr(mmap, "MADV_SEQUENTIAL"):
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+        for index, size in enumerate(sizes):
+            data = mapped[at : at + (size or 0)]
+            at += size or 0
+            if data[:3] != b"\x00\x00\x01" and data[:4] != b"\x00\x00\x00\x01":
+                raise _NotFramed(f"frame {index} does not start where its size says")
+            packet = packet_of(data)
+            packet.stream = stream
+            packet.pts = packet.dts = times[index] - first
+            packet.is_keyframe = is_idr(data)
+            batch.append(packet)
+            if len(batch) >= MUX_BATCH:
+                target.mux(batch)
+                batch.clear()
+    return len(sizes), len(sizes)
 
 
-def _metadata(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+def _mux_parsed(source: Any, muxer: _Muxer, sizes: list[Optional[int]], notes: list[str]) -> tuple[int, int]:
+    """Let FFmpeg's H.264 parser find the frames; (frames muxed, frames in the video). A last frame with fewer bytes
+    than its row says (or, without sizes, a video shorter than its rows) was cut by a crash and is left out."""
+    rows = len(sizes)
+    # Frames stream through with one held back: only the last one can be cut, and that is known at the end.
+    held, count = None, 0
+    for packet in source.demux(source.streams.video[0]):
+        if not packet.size:
+            continue
+        if held is not None and count - 1 < rows:
+            muxer.add(held, count - 1)
+        held, count = packet, count + 1
+    frames = min(max(count - 1, 0), rows)
+    last = count - 1
+    if held is not None and last < rows:
+        size = sizes[last]
+        if (size is not None and held.size < size) or (size is None and count < rows):
+            notes.append(f"the video was cut while frame {last} was written: it ends at the frame before")
+        else:
+            muxer.add(held, last)
+            frames += 1
+    if count > rows:
+        notes.append(f"{count - rows} frame(s) at the end have no timestamp row and are left out")
+    return frames, count
 
 
-def _tags(meta: dict[str, Any], ttl_out: Path) -> dict[str, str]:
-    """The MP4's metadata tags: camera, acquisition, file stamp, the first frame's conductor time, a title."""
-    tags = {
-        "rcc_camera": str(meta.get("instance") or meta.get("instance_name") or ""),
-        "rcc_acquisition": str(meta.get("acquisition_name") or ""),
-        "rcc_file_time": str(meta.get("file_time") or ""),
-    }
-    first_conductor = _first_conductor_us(ttl_out)
-    if first_conductor is not None:
-        tags["rcc_first_frame_conductor_us"] = str(first_conductor)
-    tags["title"] = f"{tags['rcc_acquisition']} {tags['rcc_camera']}".strip()
-    return {key: value for key, value in tags.items() if value}
+def _write_mp4(
+    video: Path, partial: Path, times: list[int], sizes: list[Optional[int]], tags: dict[str, str], by_sizes: bool
+) -> tuple[int, int, list[str]]:
+    """Write the MP4 to ``partial``; (frames muxed, frames in the video, notes).
 
+    Raises:
+        _NotFramed: ``by_sizes`` and the sizes turned out not to be the frames'.
+        av.error.FFmpegError: the video cannot be read or the MP4 written.
+    """
+    import av
 
-def _first_conductor_us(ttl_out: Path) -> Optional[int]:
-    with open(ttl_out, newline="") as handle:
-        reader = csv.DictReader(handle)
-        first = next(reader, None)
-    value = None if first is None else first.get("timestamp_conductor")
-    try:
-        return None if value in (None, "") else int(float(str(value)))
-    except ValueError:
-        return None
+    notes: list[str] = []
+    with (
+        av.open(str(video), format="h264") as source,
+        av.open(str(partial), "w", format="mp4", options=MUXER_OPTIONS) as target,
+    ):
+        stream = target.add_stream_from_template(source.streams.video[0])
+        stream.time_base = TIME_BASE
+        target.metadata.update(tags)
+        muxer = _Muxer(target, stream, times)
+        if by_sizes:
+            frames, count = _mux_by_sizes(av, video, muxer, sizes)
+        else:
+            frames, count = _mux_parsed(source, muxer, sizes, notes)
+        muxer.flush()
+    return frames, count, notes
 
 
 def convert_video(video: Union[str, Path], *, overwrite: bool = True) -> Conversion:
     """Remux one camera video into an MP4 with every frame at its own time, and check the result (see the module).
+
+    When the rows' ``frame_bytes`` add up to the video's size, the video is cut by them (each piece checked to start
+    an H.264 frame) instead of by FFmpeg's H.264 parser, which is most of the work; otherwise, or when a piece does
+    not start a frame, the parser finds the frames.
 
     Raises:
         SessionDataError: the video or its timestamps cannot be read, or the MP4 written does not check out.
@@ -138,58 +209,25 @@ def convert_video(video: Union[str, Path], *, overwrite: bool = True) -> Convers
 
     started = time.monotonic()
     video = Path(video)
-    ttl_out, metadata_path, mp4 = _recording_files(video)
+    ttl_out, metadata_path, mp4 = recording_files(video)
     if mp4.exists() and not overwrite:
         raise SessionDataError(f"{mp4} exists (overwrite=False)")
-    times, sizes = _frame_rows(ttl_out)
-    meta = _metadata(metadata_path)
-    framerate = float(meta.get("framerate") or (meta.get("settings") or {}).get("framerate") or 0) or None
-    notes: list[str] = []
+    times, sizes = frame_rows(ttl_out)
+    meta = read_metadata(metadata_path)
+    framerate = nominal_framerate(meta) or None
     partial = mp4.with_name(mp4.name + ".partial")
     if not times:
         raise SessionDataError(f"{ttl_out}: no frame rows: nothing to convert")
     first = times[0]
-    rows = len(times)
+    tags = mp4_tags(meta, ttl_out)
+    by_sizes = _framed_by_sizes(video, sizes)
     try:
-        with (
-            av.open(str(video), format="h264") as source,
-            av.open(str(partial), "w", format="mp4", options=MUXER_OPTIONS) as target,
-        ):
-            stream = target.add_stream_from_template(source.streams.video[0])
-            stream.time_base = TIME_BASE
-            target.metadata.update(_tags(meta, ttl_out))
-
-            batch: list[Any] = []  # handed to the muxer in batches: its loop over them runs in C
-
-            def mux(packet: Any, index: int) -> None:
-                packet.stream = stream
-                packet.time_base = TIME_BASE
-                packet.pts = packet.dts = times[index] - first
-                batch.append(packet)
-                if len(batch) >= MUX_BATCH:
-                    target.mux(batch)
-                    batch.clear()
-
-            # Frames stream through with one held back: only the last one can be cut, and that is known at the end.
-            held, count = None, 0
-            for packet in source.demux(source.streams.video[0]):
-                if not packet.size:
-                    continue
-                if held is not None and count - 1 < rows:
-                    mux(held, count - 1)
-                held, count = packet, count + 1
-            frames = min(max(count - 1, 0), rows)
-            last = count - 1
-            if held is not None and last < rows:
-                size = sizes[last]
-                if (size is not None and held.size < size) or (size is None and count < rows):
-                    notes.append(f"the video was cut while frame {last} was written: it ends at the frame before")
-                else:
-                    mux(held, last)
-                    frames += 1
-            if count > rows:
-                notes.append(f"{count - rows} frame(s) at the end have no timestamp row and are left out")
-            target.mux(batch)
+        try:
+            frames, count, notes = _write_mp4(video, partial, times, sizes, tags, by_sizes)
+        except _NotFramed as err:
+            logger.info("%s: %s: the H.264 parser finds the frames instead", video, err)
+            by_sizes = False
+            frames, count, notes = _write_mp4(video, partial, times, sizes, tags, by_sizes)
     except av.error.FFmpegError as err:  # type: ignore[attr-defined]
         partial.unlink(missing_ok=True)
         raise SessionDataError(f"{video}: cannot convert: {err}") from None
@@ -216,72 +254,9 @@ def convert_video(video: Union[str, Path], *, overwrite: bool = True) -> Convers
         duration_s=(times[frames - 1] - first) / 1e6,
         gaps=gaps,
         seconds=time.monotonic() - started,
+        cut_by="frame sizes" if by_sizes else "parser",
         notes=notes,
     )
-
-
-@dataclass(frozen=True)
-class ConstantRate:
-    """What :func:`constant_rate_copy` did."""
-
-    mp4: Path
-    slots: int  #: frames in the constant-rate file
-    frames: int  #: recorded frames it shows
-    duplicated: int  #: slots that repeat the frame before (where frames were dropped)
-    skipped: int  #: recorded frames that fell into an already filled slot (not shown)
-
-
-def constant_rate_copy(video: Union[str, Path], *, quality: int = 18) -> ConstantRate:
-    """A re-encoded copy at the camera's nominal frame rate (``….rcc.video.cfr.mp4``), for tools that need a constant
-    rate: slot k (at k / framerate from the first frame) shows the last frame taken by then, so a dropped frame is
-    filled by repeating the one before (counted), and time stays right to within half a frame period.
-
-    Raises:
-        SessionDataError: the video, its timestamps or its frame rate cannot be read.
-    """
-    import av
-
-    video = Path(video)
-    ttl_out, metadata_path, _ = _recording_files(video)
-    times, _sizes = _frame_rows(ttl_out)
-    meta = _metadata(metadata_path)
-    framerate = int(meta.get("framerate") or (meta.get("settings") or {}).get("framerate") or 0)
-    if framerate <= 0 or not times:
-        raise SessionDataError(f"{video}: no frame rate in its metadata, or no frame rows")
-    out = video.with_name(video.name[: -len(KIND_VIDEO)] + "video.cfr.mp4")
-    period_us = 1e6 / framerate
-    first = times[0]
-    slots = shown = duplicated = skipped = 0
-    try:
-        with av.open(str(video), format="h264") as source, av.open(str(out), "w", format="mp4") as target:
-            stream = target.add_stream("libx264", rate=framerate)
-            stream.width = source.streams.video[0].codec_context.width
-            stream.height = source.streams.video[0].codec_context.height
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(quality), "preset": "veryfast"}
-            stream.time_base = slot_base = Fraction(1, framerate)
-            target.metadata.update(_tags(meta, ttl_out))
-            for index, frame in enumerate(source.decode(video=0)):
-                if index >= len(times):
-                    break
-                until = round((times[index + 1] - first) / period_us) if index + 1 < len(times) else slots + 1
-                if until <= slots:
-                    skipped += 1  # two frames in one slot: the earlier is shown
-                    continue
-                shown += 1
-                duplicated += until - slots - 1
-                frame.time_base = slot_base
-                while slots < until:
-                    frame.pts = slots
-                    for packet in stream.encode(frame):
-                        target.mux(packet)
-                    slots += 1
-            for packet in stream.encode(None):
-                target.mux(packet)
-    except av.error.FFmpegError as err:  # type: ignore[attr-defined]
-        out.unlink(missing_ok=True)
-        raise SessionDataError(f"{video}: cannot write a constant-rate copy: {err}") from None
-    return ConstantRate(out, slots, shown, duplicated, skipped)
 
 
 def _check(mp4: Path, expected_us: list[int]) -> int:
