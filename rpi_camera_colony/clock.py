@@ -166,8 +166,10 @@ def fit_clock(
     over twice the shortest round trip (+20 µs) among the :data:`RTT_NEIGHBOURS` samples on either side are left out
     (so the fit follows a link whose delay changes). The rest are fit by least squares weighted with
     1/rtt², over at least 3 samples spanning :data:`MIN_DRIFT_SPAN_US`; a shorter span gives no drift. With
-    ``tracking`` (live) the latest sample always counts and a short span takes its offset, so the model follows
-    the clock now; without (a whole recording afterwards) a short span takes the weighted mean offset.
+    ``tracking`` (live) the latest sample always counts, so the model follows the clock now, and a short span takes
+    the offset of its shortest round trip (the latest of equals; a busy sample, e.g. one taken while every agent of
+    a colony was starting, may be off by half its long round trip), with that round trip as the model's; without
+    (a whole recording afterwards) a short span takes the weighted mean offset.
 
     Raises:
         ValueError: without samples.
@@ -191,8 +193,10 @@ def fit_clock(
     mean_x = sum(w * x for w, x in zip(weights, xs)) / total
     mean_y = sum(w * y for w, y in zip(weights, ys)) / total
     if len(xs) < 3 or max(xs) - min(xs) < MIN_DRIFT_SPAN_US:
-        offset = ys[-1] if tracking else mean_y
-        return ClockModel(reference, offset, 0.0, len(xs), rtt)
+        if tracking:  # the sample with the shortest round trip (the latest of equals): a busy one may be far off
+            best = min(range(len(xs)), key=lambda i: (rtt_us[chosen[i]], -i))
+            return ClockModel(reference, ys[best], 0.0, len(xs), int(rtt_us[chosen[best]]))
+        return ClockModel(reference, mean_y, 0.0, len(xs), rtt)
     var = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs))
     slope = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys)) / var if var > 0 else 0.0
     return ClockModel(reference, mean_y + slope * (reference - mean_x), slope, len(xs), rtt)

@@ -43,6 +43,7 @@ SOCKET_MAX_MESSAGE_BYTES = 16 << 20
 COMMANDS = frozenset(
     {
         "configure",
+        "arm",
         "reset",
         "preview",
         "stream",
@@ -240,7 +241,7 @@ class AgentStatus:
     Built by the agent's camera state machine, read by the conductor once per message (:meth:`from_message`).
     """
 
-    state: str = "idle"  #: idle, configured, previewing, recording, stopped, error, closed
+    state: str = "idle"  #: idle, settling, configured, armed, previewing, recording, stopped, error, closed
     recording: Optional[dict[str, Any]] = None  #: what is being recorded (names, start time): for a takeover
     stats: dict[str, Any] = field(default_factory=dict)  #: the running recording's counts (empty when not recording)
     clock: dict[str, Any] = field(default_factory=dict)  #: the clock synchronisation's summary

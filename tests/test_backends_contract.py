@@ -186,6 +186,57 @@ def test_picamera2_receives_exactly_these_controls(tmp_path: Path, fakes: dict[s
     assert not sensor.acquired
 
 
+def synchronise(agent: CameraAgent) -> None:
+    """Give the agent's clock mapping one real exchange with the conductor's clock (both on this machine)."""
+    from rpi_camera_colony.clock import ClockSample, conductor_now_us
+
+    sent = agent.clock.now_us()
+    conductor = conductor_now_us()
+    agent.clock_sync.estimator.add(ClockSample(sent, agent.clock.now_us(), conductor))
+    agent.clock_sync.estimator.end_burst()
+
+
+@pytest.mark.parametrize("camera", CAMERAS)
+def test_an_armed_recording_begins_at_its_start_time_which_may_move(
+    tmp_path: Path, fakes: dict[str, Any], camera: str
+) -> None:
+    """Arm, then start at a time and move it later before it comes: the first frame is taken at the new time (the
+    legacy picamera cannot schedule a start and says so); an armed recording stopped leaves no file behind."""
+    from rpi_camera_colony.clock import conductor_now_us
+
+    agent = make_agent(tmp_path, camera, "simulated", fakes)
+    try:
+        agent.configure(
+            controller_from_dict(
+                {"name": "cam0", "exposure_warmup": WARMUP_S, "framerate": 30, "resolution": "320x240"}
+            )
+        )
+        synchronise(agent)
+        folder = tmp_path / "data" / "armed"
+        agent.arm(acquisition_name="armed", acquisition_time="cancelled")
+        assert agent.state == "armed" and any(folder.glob("*.metadata.json"))
+        assert agent.stop() == {} and agent.state == "configured"
+        assert not folder.exists()  # nothing was recorded: nothing is left
+
+        recording = agent.arm(acquisition_name="armed", acquisition_time="moved")
+        agent.start(start_at_us=conductor_now_us() + 2_000_000)
+        moved_to = conductor_now_us() + 400_000
+        if camera == "picamera":
+            with pytest.raises(RecordingError, match="cannot change its start time"):
+                agent.reschedule(moved_to)
+            return
+        agent.reschedule(moved_to)
+        assert wait_for(lambda: recording.frames_written >= 3, timeout=5)
+        first = recording.first_frame["conductor_us"]
+        assert moved_to - 1_000 <= first <= moved_to + 3 * 1e6 / 30  # the new time, not the first one
+        with pytest.raises(RecordingError, match="too late to move"):
+            agent.reschedule(conductor_now_us() + 500_000)
+        summary = agent.stop()
+        assert summary["status"] == "stopped" and summary["frames"] >= 3
+    finally:
+        agent.close()
+
+
 def test_picamera2_frames_are_the_sensors_frames_with_real_drops(tmp_path: Path, fakes: dict[str, Any]) -> None:
     """Every row of the timestamp file is a frame libcamera delivered, stamped with its SensorTimestamp; a stall of
     the camera (no buffer for 0.3 s) shows as dropped frames at that place, and the video holds every written frame."""

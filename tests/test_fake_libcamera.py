@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from rpi_camera_colony.acquisition.cameras.simulated import read_frame_index
+from rpi_camera_colony.testing import wait_for
 from rpi_camera_colony.testing.fakes.libcamera import FakeSensor, fake_libcamera
 
 if importlib.util.find_spec("picamera2") is None:
@@ -162,6 +163,9 @@ def test_opening_the_same_camera_twice_fails() -> None:
 
         with Picamera2(0) as first:
             assert kernel.cameras[0].acquired
+            # picamera2's event-loop thread makes its selector (an epoll descriptor) when it gets to run: only
+            # then are the descriptors the first camera holds all there, to tell the second one's leak from
+            assert wait_for(lambda: any(_fd_kind(fd) == "anon_inode:[eventpoll]" for fd in _fds()))
             before = _fds()
             with pytest.raises(RuntimeError, match="Camera __init__ sequence did not complete") as caught:
                 Picamera2(0)

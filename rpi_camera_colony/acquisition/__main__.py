@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="force this TTL backend (default: the config's ttl_backend, else $RCC_TTL_BACKEND, else auto)",
     )
+    agent.add_argument(
+        "--preload-backends",
+        nargs=2,
+        default=("auto", "auto"),
+        metavar=("CAMERA", "TTL"),
+        help="the config's camera_backend and ttl_backend: their libraries are loaded before the hello (the conductor "
+        "passes them), so that configure and the first start do not pay for them",
+    )
     agent.add_argument("--auto-start", "-a", action="store_true", help="record right away without a conductor")
     agent.add_argument("-fps", "--framerate", type=int, default=30, help="framerate (--auto-start, --selftest)")
     agent.add_argument(
@@ -197,6 +205,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             ttl_backend=args.ttl_backend,
             parent_pid=args.parent_pid,
             curve_keys=args.curve_keys,
+            preload_backends=tuple(args.preload_backends),
         )
     except ColonyError as err:
         print(f"rcc_acquisition: {err}", file=sys.stderr)

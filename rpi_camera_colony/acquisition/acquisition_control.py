@@ -59,7 +59,12 @@ logger = logging.getLogger(__name__)
 #: The shortest silence of the conductor (seconds) after which the agent rebuilds its control connection.
 LINK_SILENCE_S = 6.0
 #: Commands answered once their effect is real: the first frame written, or exposure settled.
-_ANSWERED_LATER = frozenset({"start", "configure", "reset"})
+_ANSWERED_LATER = frozenset({"arm", "start", "configure", "reset"})
+#: How long (seconds) an ``arm`` waits for a clock synchronisation good enough for a start before it is answered
+#: without one.
+ARM_SYNC_TIMEOUT = 5.0
+#: Good enough: the best round trip of the clock mapping (µs), twice its uncertainty.
+ARM_MAX_RTT_US = 2000
 
 
 class _HeldStart(NamedTuple):
@@ -93,6 +98,8 @@ class PiAcquisitionControl:
             recording).
         camera_settings: camera settings as keywords, as the original took them (``framerate=90``, ...): the agent
             is configured with them at once; a keyword that is no camera setting is an error.
+        preload_backends: the config's camera_backend and ttl_backend: :meth:`run` loads their libraries before it
+            says hello (the conductor passes them), so that configure and the first start do not pay for them.
         parent_pid: the conductor's pid when it started this agent as a local process. If that process is gone,
             a recording goes on until it is stopped or reaches max_acquisition_time (nothing is lost), and an idle
             agent exits instead of lingering.
@@ -120,6 +127,7 @@ class PiAcquisitionControl:
         parent_pid: Optional[int] = None,
         backend_factory: Optional[backends.BackendFactory] = None,
         curve_keys: Optional[str] = None,
+        preload_backends: tuple[str, str] = ("auto", "auto"),
         **camera_settings: Any,
     ) -> None:
         # The original's spellings: control_stream_ip/port for the conductor's address, camera settings as keywords
@@ -153,8 +161,12 @@ class PiAcquisitionControl:
         )
         self.instance_name = self.agent.instance_name
         self.heartbeat_interval = heartbeat_interval
+        self._preload = preload_backends
         self._pending_start: Optional[tuple[str, float]] = None  # request id, deadline for the first frame
         self._deferred_start: Optional[_HeldStart] = None  # waiting for the clock mapping
+        self._pending_arm: Optional[tuple[str, float]] = None  # request id, deadline: waiting for the clock mapping
+        #: how long before its start time (µs) the last start arrived (None: not scheduled, or not armed)
+        self._start_margin_us: Optional[int] = None
         #: a configure or reset waiting for its warm-up: request id, reply data, deadline (time.monotonic())
         self._pending_settle: Optional[tuple[str, dict[str, Any], float]] = None
         self._shutdown_requested = False
@@ -217,6 +229,7 @@ class PiAcquisitionControl:
         """Stop recording, preview or an exposure warm-up (answering a start still waiting for its first frame, or a
         configure waiting for exposure to settle); return the summary."""
         self._cancel_start(f"stopped ({reason}) before the first frame")
+        self._answer_arm(cancelled=f"stopped ({reason}) while armed")
         settling = self.agent.state == "settling"
         summary = self.agent.stop(reason)
         if settling:  # how the warm-up ended: fixed (it had just finished), or stopped before
@@ -275,6 +288,7 @@ class PiAcquisitionControl:
         poller = self._poller = zmq.Poller()
         poller.register(self._dealer, zmq.POLLIN)
         poller.register(self._waker.socket, zmq.POLLIN)
+        logger.debug("loaded before the hello: %s", "; ".join(self.agent.preload(*self._preload)))
         self._send(self._hello())
         next_heartbeat = self._last_heard = time.monotonic()
         try:
@@ -289,6 +303,7 @@ class PiAcquisitionControl:
                     self._receive_commands()
                 self._check_deadlines()
                 self.clock_sync.tick(time.monotonic())
+                self._answer_arm()
                 self._run_deferred_start()
                 self.live_view.keep_running()
                 if self._shutdown_requested:
@@ -308,6 +323,8 @@ class PiAcquisitionControl:
 
     def _deadlines(self) -> list[float]:
         found = [] if self._deferred_start is None else [self._deferred_start.deadline]
+        if self._pending_arm is not None:
+            found.append(self._pending_arm[1])
         if self._pending_start is not None:
             found.append(self._pending_start[1])
         if self._pending_settle is not None:
@@ -366,7 +383,8 @@ class PiAcquisitionControl:
             elif name == "first_frame" and self._pending_start is not None:
                 request_id, _ = self._pending_start
                 self._pending_start = None
-                self._reply(request_id, ok=True, data={"first_frame": details, **self.agent.status().fields()})
+                data = {"first_frame": details, "margin_us": self._start_margin_us, **self.agent.status().fields()}
+                self._reply(request_id, ok=True, data=data)
             elif name == "error":
                 error = str(details.get("error") or "camera error")
                 was_recording = self.agent.state == "recording"
@@ -490,16 +508,98 @@ class PiAcquisitionControl:
         else:
             self._reply(request_id, ok=True, data={**data, "exposure": None})
 
+    def _command_arm(self, request_id: str, args: dict[str, Any]) -> None:
+        """Arm the recording; answered once the clock mapping exists too (a start time means nothing without it),
+        or after :data:`ARM_SYNC_TIMEOUT` without one (the reply says ``synchronised: false``)."""
+        if self._pending_arm is not None:
+            raise RecordingError("an arm is already waiting for the clock synchronisation")
+        self.agent.arm(**command_args.start_names(args))
+        self._pending_arm = (request_id, time.monotonic() + ARM_SYNC_TIMEOUT)
+        self._answer_arm()
+
+    def _answer_arm(self, *, cancelled: Optional[str] = None) -> None:
+        """Answer the arm waiting for the clock mapping, when it exists or its time is up (or it was cancelled)."""
+        if self._pending_arm is None:
+            return
+        request_id, deadline = self._pending_arm
+        model = self.clock_sync.estimator.model
+        synchronised = model is not None and model.rtt_us <= ARM_MAX_RTT_US
+        if cancelled is None and not synchronised and time.monotonic() < deadline:
+            self.clock_sync.request_burst()  # another burst, rather than wait for the next one
+            return
+        self._pending_arm = None
+        if cancelled is not None:
+            self._reply(request_id, ok=False, error=cancelled)
+            return
+        if not synchronised:
+            logger.warning(
+                "armed, but the clock synchronisation with the conductor is %s after %g s: the start may not be on "
+                "time", "missing" if model is None else f"uncertain by {model.rtt_us / 2e3:.1f} ms", ARM_SYNC_TIMEOUT,
+            )  # fmt: skip
+        data = {
+            "armed": True,
+            "start_lead_us": round(self.agent.start_lead_s * 1e6),
+            "synchronised": synchronised,
+            "clock_rtt_us": None if model is None else model.rtt_us,
+        }
+        self._reply(request_id, ok=True, data=data)
+
     def _command_start(self, request_id: str, args: dict[str, Any]) -> None:
         start_at = command_args.start_at(args)
         if self._deferred_start is not None or self._pending_start is not None:
-            raise RecordingError("a start is already waiting for its start time or first frame")
+            if start_at is None:
+                raise RecordingError("a start is already waiting for its start time or first frame")
+            self._reschedule(request_id, args, start_at)
+            return
         if start_at is not None and self.clock_sync.estimator.model is None:
             # A scheduled start needs the clock mapping: hold it until the first burst is done (or time is up).
             deadline = time.monotonic() + max(0.0, (start_at - conductor_now_us()) / 1e6 - 0.05)
             self._deferred_start = _HeldStart(request_id, args, start_at, deadline)
             return
+        self._start_margin_us = None
+        if start_at is not None and self.agent.state == "armed" and self._too_near(request_id, args, start_at):
+            return
         self._begin(request_id, args, start_at)
+
+    def _too_near(self, request_id: str, args: dict[str, Any], start_at: int) -> bool:
+        """Refuse a start time nearer than this camera's start lead plus the notice the conductor asks for
+        (``notice_us``: the time it needs to move the start for every camera), before it comes; True if refused."""
+        model = self.clock_sync.estimator.model
+        if model is None:
+            return False
+        remaining_us = model.to_camera(start_at) - self.agent.clock.now_us()
+        needed_us = round(self.agent.start_lead_s * 1e6) + command_args.notice_us(args)
+        self._start_margin_us = remaining_us
+        if remaining_us >= needed_us:
+            return False
+        error = (
+            f"start time too near: {remaining_us / 1e3:.1f} ms away when the start arrived, this camera needs "
+            f"{needed_us / 1e3:.1f} ms"
+        )
+        logger.warning("%s", error)
+        self._reply(request_id, ok=False, error=error, data={"too_near": True, "needed_us": needed_us})
+        return True
+
+    def _reschedule(self, request_id: str, args: dict[str, Any], start_at: int) -> None:
+        """A new start time for the start waiting now: the waiting request is answered "rescheduled", this one
+        takes its place (answered at the first frame)."""
+        held = self._deferred_start
+        if held is not None:
+            deadline = time.monotonic() + max(0.0, (start_at - conductor_now_us()) / 1e6 - 0.05)
+            self._deferred_start = _HeldStart(request_id, held.args, start_at, deadline)
+            previous = held.request_id
+        else:
+            assert self._pending_start is not None
+            if self._too_near(request_id, args, start_at):
+                return
+            self.agent.reschedule(start_at)
+            previous = self._pending_start[0]
+            wait = max(0.0, (start_at - conductor_now_us()) / 1e6)
+            self._pending_start = (request_id, time.monotonic() + wait + FIRST_FRAME_TIMEOUT)
+        logger.info("start moved to %d (conductor clock, µs)", start_at)
+        self._reply(
+            previous, ok=False, error="rescheduled: a later start replaces this one", data={"rescheduled": True}
+        )
 
     def _begin(self, request_id: str, args: dict[str, Any], start_at: Optional[int]) -> None:
         self.agent.start(**command_args.start_names(args), start_at_us=start_at)
@@ -636,6 +736,7 @@ class PiAcquisitionControl:
             return
         self._closed = True
         self._cancel_start("agent closed")
+        self._answer_arm(cancelled="agent closed")
         self._cancel_settle("agent closed")
         self.live_view.close()
         self.agent.close()

@@ -134,3 +134,24 @@ class BackendFactory:
         """Build a TTL backend by name (see :meth:`create`)."""
         ttl: TTLBackend = self.create("ttl", name, clock=clock)
         return ttl
+
+
+def preload(kind: str, configured: str = "auto", requested: Optional[str] = None) -> str:
+    """Load the libraries of the backend ``kind`` that ``configure`` will choose (and let it do its one-time set-up,
+    e.g. the encoder library's), so that an agent pays for them before it says hello, not inside a start. Nothing is
+    opened. Returns what was loaded; a backend that cannot load is left for ``configure`` to report.
+    """
+    try:
+        name, _ = resolve(kind, requested, configured)
+        backend = registry.get(kind, name)
+        if not usable(kind, name)[0]:
+            return f"{kind} backend {name}: not loaded (not usable here)"
+        if backend.library is not None:
+            importlib.import_module(backend.library)
+        module, _, attribute = backend.implementation.partition(":")
+        implementation = getattr(importlib.import_module(module), attribute)
+        getattr(implementation, "preload", lambda: None)()
+    except Exception as err:  # configure reports it properly; a hello must not depend on it
+        logger.debug("preloading the %s backend failed: %s", kind, err)
+        return f"{kind} backend: not loaded ({err})"
+    return f"{kind} backend {name}"

@@ -118,6 +118,14 @@ class CameraAgent:
         #: how the last warm-up ended (values fixed, or the error), once taken by :meth:`finish_settling`
         self.settle_result: Optional[Outcome] = None
 
+    def preload(self, camera_backend: str = "auto", ttl_backend: str = "auto") -> list[str]:
+        """Load the libraries of the backends ``configure`` will choose (given the config's keys), before the hello;
+        what was loaded. See :func:`~.backends.preload`."""
+        return [
+            backends.preload("camera", camera_backend, self._camera_override),
+            backends.preload("ttl", ttl_backend, self._ttl_override),
+        ]
+
     @staticmethod
     def _checked_disk_check(value: str) -> str:
         if value not in disk.CHECKS:
@@ -126,8 +134,8 @@ class CameraAgent:
 
     @property
     def busy(self) -> bool:
-        """Recording, previewing or settling exposure: the camera runs."""
-        return self.state in ("recording", "previewing", "settling")
+        """Recording (or armed for it), previewing or settling exposure: the camera is taken."""
+        return self.state in ("recording", "armed", "previewing", "settling")
 
     def configure(
         self,
@@ -245,17 +253,17 @@ class CameraAgent:
         self.state = "configured"
         return fixed
 
-    def start(
+    def arm(
         self,
         *,
         acquisition_name: str,
         acquisition_time: Optional[str] = None,
         acquisition_group: str = "",
-        start_at_us: Optional[int] = None,
         file_time: Optional[str] = None,
     ) -> Recording:
-        """Start recording (returns once the camera runs; the first frame follows at ``start_at_us``, a time on the
-        conductor's clock, or within a frame period).
+        """Prepare a recording so that :meth:`start` only has to begin it: the files created (and the metadata
+        written), the TTL pins set up, the camera's encoder opened. State ``armed`` until it starts, or a
+        :meth:`stop` cancels it (its files are removed: they hold no frame).
 
         ``file_time`` is the date stamp in the file names (``YYYYmmdd_HHMMSS``; default: now, on this machine's
         clock); ``acquisition_time`` the metadata's, in the original's meaning (default: the part of the name after
@@ -263,7 +271,7 @@ class CameraAgent:
 
         Raises:
             RecordingError: if not configured, already busy, a name is unusable, the disk is too full (with
-                ``disk_space_check = refuse``), or the camera fails to start.
+                ``disk_space_check = refuse``), or the camera cannot be prepared.
         """
         if self.settings is None or self.camera is None or self.ttl is None or self.backend_info is None:
             raise RecordingError("not configured: send 'configure' before 'start'")
@@ -296,7 +304,6 @@ class CameraAgent:
             unsupported=self._unsupported,
             on_event=self._on_event,
             clock_sync=self.clock_sync,
-            start_at_us=start_at_us,
             agent=AgentInfo(
                 data_path=self.data_path,
                 control_stream_ip=None if self._control_endpoint is None else self._control_endpoint[0],
@@ -304,21 +311,71 @@ class CameraAgent:
             ),
         )
         try:
-            recording.start()
+            recording.arm()
         except RecordingError as err:
             self.state, self.error = "error", str(err)
             raise
         self.recording = recording
-        self.state = "recording"
+        self.state = "armed"
         self.error = None
+        return recording
+
+    @property
+    def start_lead_s(self) -> float:
+        """How long before its start time an armed camera must be told to start (its start path's own time)."""
+        return self.camera.start_lead_s if self.camera is not None else 0.0
+
+    def start(
+        self,
+        *,
+        acquisition_name: Optional[str] = None,
+        acquisition_time: Optional[str] = None,
+        acquisition_group: str = "",
+        start_at_us: Optional[int] = None,
+        file_time: Optional[str] = None,
+    ) -> Recording:
+        """Start recording (returns once the camera runs; the first frame follows at ``start_at_us``, a time on the
+        conductor's clock, or within a frame period). An armed recording begins (the names were given to
+        :meth:`arm`); otherwise it is armed first with these names (see :meth:`arm`).
+
+        Raises:
+            RecordingError: see :meth:`arm`; or the camera fails to start.
+        """
+        if self.state != "armed":
+            if acquisition_name is None:
+                raise RecordingError("start needs an acquisition_name (or an arm before it)")
+            self.arm(
+                acquisition_name=acquisition_name,
+                acquisition_time=acquisition_time,
+                acquisition_group=acquisition_group,
+                file_time=file_time,
+            )
+        recording = self.recording
+        assert recording is not None and self.settings is not None
+        try:
+            recording.begin(start_at_us)
+        except RecordingError as err:
+            self.state, self.error = "error", str(err)
+            raise
+        self.state = "recording"
         logger.info(
             "recording %s at %dx%d@%dfps to %s",
-            name,
+            recording.acquisition.name,
             *self.settings.resolution,
             self.settings.framerate,
-            files.folder if files else "nowhere (save_data = False)",
+            recording.files.folder if recording.files else "nowhere (save_data = False)",
         )
         return recording
+
+    def reschedule(self, start_at_us: int) -> None:
+        """Move the start time (conductor clock) of a recording whose first frame has not been taken yet.
+
+        Raises:
+            RecordingError: not recording, or too late to move it.
+        """
+        if self.state != "recording" or self.recording is None:
+            raise RecordingError(f"nothing to reschedule: {self.state}")
+        self.recording.reschedule(start_at_us)
 
     def _check_room(self, settings: ControllerSettings) -> None:
         """Refuse (or warn about) a recording the data disk may not hold to max_acquisition_time.
@@ -392,6 +449,12 @@ class CameraAgent:
             self.state = "configured"
             return {}
         recording = self.recording
+        if self.state == "armed" and recording is not None:
+            recording.disarm()  # it never began: nothing to keep
+            self.recording = None
+            self.state = "configured"
+            logger.info("armed recording cancelled (%s): its files are removed", reason)
+            return {}
         if recording is None or self.state != "recording":
             return dict(self.last_summary)
         summary = recording.stop(reason)

@@ -57,6 +57,12 @@ class ClockSync:
         self._left = self._burst * 3
         self._next_burst = time.monotonic()
 
+    def request_burst(self) -> None:
+        """Begin a burst now, unless one is running (e.g. when the mapping is not yet good enough for a start)."""
+        if self._left <= 0:
+            self._left = self._burst
+            self._next_burst = time.monotonic()
+
     def due(self) -> float:
         """When :meth:`tick` next has something to do (``time.monotonic()`` value)."""
         return self._pending[2] if self._pending is not None else self._next_burst

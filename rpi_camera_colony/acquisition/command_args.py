@@ -62,6 +62,19 @@ def start_at(args: dict[str, Any]) -> Optional[int]:
     return value
 
 
+def notice_us(args: dict[str, Any]) -> int:
+    """``start``'s notice: how long before the start time, beyond its own start lead, a camera must have it (µs; the
+    conductor's time to move the start for every camera). 0 when not given.
+
+    Raises:
+        RecordingError: if it is not a whole number from 0 to 10 s.
+    """
+    value = args.get("notice_us", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000_000:
+        raise RecordingError(f"notice_us = {value!r}: must be a whole number of microseconds from 0 to 10000000")
+    return value
+
+
 def start_names(args: dict[str, Any]) -> dict[str, Any]:
     """``start``'s names: acquisition_name, acquisition_time, acquisition_group (text), file_time (text or None).
 

@@ -26,6 +26,7 @@ start_skew_us and the first frames of all cameras as the conductor measured them
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import platform
@@ -36,7 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NoReturn, Optional
 
 from rpi_camera_colony import __version__
 from rpi_camera_colony.acquisition.cameras.base import CameraBackend, FrameInfo
@@ -168,12 +169,24 @@ class Recording:
     # -- life cycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the files and start the camera.
+        """:meth:`arm` and :meth:`begin` at once (at :attr:`start_at_us`, if set).
 
         Raises:
-            RecordingError: if the folder or files cannot be created or the camera does not start; nothing is left
-                running and files already created are closed.
+            RecordingError: see :meth:`arm` and :meth:`begin`.
         """
+        self.arm()
+        self.begin(self.start_at_us)
+
+    def arm(self) -> None:
+        """Do everything that precedes the first frame: create the files (and write the metadata), set up the TTL
+        pins, prepare the camera (e.g. open its encoder). :meth:`begin` then only starts the camera.
+
+        Raises:
+            RecordingError: if the folder or files cannot be created or the camera cannot be prepared; nothing is
+                left running and files already created are closed.
+        """
+        if self.status != "created":
+            raise RecordingError(f"already {self.status}: a recording is armed once")
         try:
             if self.files is not None:
                 self._open_files(self.files)
@@ -182,26 +195,98 @@ class Recording:
                 in_pin=self.settings.ttl_in_pin,
                 out_duration=self.settings.ttl_out_duration,
             )
-            self.ttl.watch(self._on_edge if self.settings.ttl_in_pin >= 0 else None)
-            self.started_monotonic = time.monotonic()
-            self.start_time = self._now()
-            self.status = "recording"
-            self._write_metadata()
-            model = self.clock_sync.estimator.model
-            camera_start = None if self.start_at_us is None or model is None else model.to_camera(self.start_at_us)
-            if self.start_at_us is not None and model is None:
-                logger.warning("no clock synchronisation with the conductor yet: starting now, not at the set time")
-            if camera_start is not None:  # the recording (and max_acquisition_time) begins with its first frame
-                self.started_monotonic = max(time.monotonic(), self.camera.clock.to_monotonic(camera_start))
-                self.start_time = self._now(self.started_monotonic - time.monotonic())
-            self.camera.start(self._video, self._on_frame, self._on_error, start_at_us=camera_start)
+            self.camera.arm()
+            self.status = "armed"
+            if self.files is not None:
+                self._write_metadata()
         except (OSError, BackendError) as err:
+            self.camera.stop()
+            self._close_files()
+            self._remove_files()  # nothing was recorded: no trace of a recording that never began
             self.status = "failed"
             self.stop_reason = f"error: {err}"
-            self._close_files()
-            if self.files is not None and self.files.metadata.parent.is_dir():
-                self._write_metadata()
             raise RecordingError(str(err)) from err
+
+    def begin(self, start_at_us: Optional[int] = None) -> None:
+        """Start the armed camera; its first frame is taken at ``start_at_us`` (conductor clock), or at once.
+
+        Raises:
+            RecordingError: if not armed, or the camera does not start (the files are closed, the metadata says so).
+        """
+        if self.status != "armed":
+            raise RecordingError(f"not armed ({self.status}): arm a recording before it begins")
+        self.start_at_us = start_at_us
+        try:
+            self.status = "recording"
+            camera_start = self._schedule(start_at_us)
+            # The camera first (its first frame waits for the start time on its own thread): on a machine busy with
+            # many cameras' starts, what follows must not make it late.
+            self.camera.start(self._video, self._on_frame, self._on_error, start_at_us=camera_start)
+            self.ttl.watch(self._on_edge if self.settings.ttl_in_pin >= 0 else None)
+            self._write_metadata(durable=False)  # the start is still ahead: not held up by the disk
+        except (OSError, BackendError) as err:
+            self.camera.stop()
+            self._failed_to_start(err)
+
+    def _schedule(self, start_at_us: Optional[int]) -> Optional[int]:
+        """Note when the recording begins (max_acquisition_time counts from its first frame); the start time on the
+        camera's clock (None: at once)."""
+        model = self.clock_sync.estimator.model
+        camera_start = None if start_at_us is None or model is None else model.to_camera(start_at_us)
+        if start_at_us is not None and model is None:
+            logger.warning("no clock synchronisation with the conductor yet: starting now, not at the set time")
+        self.started_monotonic = time.monotonic()
+        if camera_start is not None:
+            self.started_monotonic = max(time.monotonic(), self.camera.clock.to_monotonic(camera_start))
+        self.start_time = self._now(self.started_monotonic - time.monotonic())
+        return camera_start
+
+    def reschedule(self, start_at_us: int) -> None:
+        """Move the start time (conductor clock) of a recording whose first frame has not been taken yet.
+
+        Raises:
+            RecordingError: the camera cannot move it (it has begun, or the time has passed), or no clock mapping.
+        """
+        if self.status != "recording" or self.frames_written:
+            raise RecordingError("the recording has begun: too late to move its start")
+        model = self.clock_sync.estimator.model
+        if model is None:
+            raise RecordingError("no clock synchronisation with the conductor: cannot schedule a start")
+        try:
+            self.camera.reschedule(model.to_camera(start_at_us))
+        except BackendError as err:
+            raise RecordingError(str(err)) from None
+        self.start_at_us = start_at_us
+        self._schedule(start_at_us)
+
+    def disarm(self) -> None:
+        """Undo :meth:`arm` for a recording that never began: the camera released, its files closed and removed (they
+        hold no frame; the folder too, when nothing else is in it). Safe to call twice."""
+        if self.status != "armed":
+            return
+        self.camera.stop()
+        self._close_files()
+        self.status = "cancelled"
+        self.stop_reason = "cancelled before it began"
+        self._remove_files()
+
+    def _remove_files(self) -> None:
+        """Remove the files of a recording that never began (and its folder, when nothing else is in it)."""
+        if self.files is None:
+            return
+        for path in (self.files.video, self.files.ttl_out, self.files.ttl_in, self.files.clock, self.files.metadata):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        with contextlib.suppress(OSError):  # not empty: other cameras' files are in it
+            self.files.folder.rmdir()
+
+    def _failed_to_start(self, err: BaseException) -> NoReturn:
+        self.status = "failed"
+        self.stop_reason = f"error: {err}"
+        self._close_files()
+        if self.files is not None and self.files.metadata.parent.is_dir():
+            self._write_metadata()
+        raise RecordingError(str(err)) from err
 
     def _open_files(self, files: RecordingFiles) -> None:
         try:
@@ -233,7 +318,10 @@ class Recording:
 
         Safe to call twice (the second call returns the same summary).
         """
-        if self.status in ("stopped", "failed"):
+        if self.status in ("stopped", "failed", "cancelled"):
+            return self.summary()
+        if self.status in ("created", "armed"):
+            self.disarm()
             return self.summary()
         self.camera.stop()
         self.ttl.drain()  # the last frames' pulses are on the wire before the summary counts them
@@ -461,10 +549,10 @@ class Recording:
             "timing": {"start_at_us": self.start_at_us, "first_frame": self.first_frame, **self.timing},
         }
 
-    def _write_metadata(self) -> None:
+    def _write_metadata(self, *, durable: bool = True) -> None:
         if self.files is None:
             return
         try:
-            write_json_atomic(self.files.metadata, self.metadata())
+            write_json_atomic(self.files.metadata, self.metadata(), durable=durable)
         except OSError as err:
             logger.error("could not write metadata %s: %s", self.files.metadata, err)

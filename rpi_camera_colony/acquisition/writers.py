@@ -215,11 +215,13 @@ class DataSyncer:
             self._files.clear()
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
     """Write JSON so that readers only ever see the old or the new complete file.
 
     On a full disk the new file cannot be made beside the old one: then the old file is overwritten in place (its
     own blocks are freed first, so a file of about its size fits), and no temporary file is left behind.
+    ``durable=False`` leaves the new file to the operating system's write-back instead of waiting for the disk (for a
+    write on a time-critical path; a later durable write makes it safe).
 
     Raises:
         OSError: if neither way works.
@@ -230,7 +232,8 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
         return
     except OSError as err:

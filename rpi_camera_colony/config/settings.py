@@ -95,7 +95,7 @@ class ControlSettings:
     command_timeout: float = 10.0
     heartbeat_interval: float = 0.5
     require_same_version: bool = True
-    start_delay: float = 0.5
+    start_delay: float = 0.0
     clock_sync_interval: float = 1.0
     curve: bool = False
     key_folder: str = "~/.config/rpi_camera_colony/keys"

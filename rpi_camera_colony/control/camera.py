@@ -33,7 +33,8 @@ class CameraStatus:
     """What the conductor knows about one camera right now (from its latest heartbeat)."""
 
     name: str
-    #: the agent's state: idle, settling, configured, previewing, recording, stopped, error, closed; or "lost"/"exited"
+    #: the agent's state: idle, settling, configured, armed, previewing, recording, stopped, error, closed; or
+    #: "lost"/"exited"
     state: str
     connected: bool
     frames: int = 0

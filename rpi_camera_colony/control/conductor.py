@@ -33,6 +33,7 @@ from rpi_camera_colony.control.launch import (
 )
 from rpi_camera_colony.control.links import AgentLinks
 from rpi_camera_colony.control.logfile import log_file_path, open_private_log
+from rpi_camera_colony.control.start import ColonyStart, StartOutcome
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
 from rpi_camera_colony.exc import (
     ColonyCommandError,
@@ -43,7 +44,7 @@ from rpi_camera_colony.exc import (
 from rpi_camera_colony.files import check_name_part, session_folder
 from rpi_camera_colony.files import get_datestr as datestr
 from rpi_camera_colony.network_communication import ControlServer, CurveServer, connect_host, ensure_keys
-from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT, PreviewFrame, Reply
+from rpi_camera_colony.protocol import PreviewFrame, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +157,8 @@ class Conductor:
         self.start_replies: dict[str, Reply] = {}
         self.start_at_us: Optional[int] = None
         self.start_skew_us: Optional[int] = None
+        #: how the last start went: its time, lead, first frames and late starts (None before the first)
+        self.start_outcome: Optional[StartOutcome] = None
         self.controllers: dict[str, CameraLink] = {
             name: CameraLink(
                 c,
@@ -414,56 +417,89 @@ class Conductor:
             self.acquisition_time = configured_time
         else:
             self.acquisition_time = general.name_time or self.file_time
-        delay = self.settings.control.start_delay
-        timeout = self.settings.control.command_timeout + FIRST_FRAME_TIMEOUT + delay
-        self.start_at_us = conductor_now_us() + round(delay * 1e6)
-        statuses = {}
-        for name, rc in self.controllers.items():
+        names = {}
+        for name in self.controllers:
             c = self.settings.controllers[name]
             patched = general.general_setting_has_priority
             group = general.group if patched or not c.acquisition_group else c.acquisition_group
-            statuses[name] = rc.start(
-                acquisition_name=general.acquisition_name,
-                acquisition_time=self.acquisition_time,
-                file_time=self.file_time,
-                acquisition_group=group,
-                start_at_us=self.start_at_us,
-                timeout=timeout,
-            )
+            names[name] = {
+                "acquisition_name": general.acquisition_name,
+                "acquisition_time": self.acquisition_time,
+                "file_time": self.file_time,
+                "acquisition_group": group,
+            }
+        starter = ColonyStart(
+            self.controllers,
+            command_timeout=self.settings.control.command_timeout,
+            start_delay=self.settings.control.start_delay,
+        )
+        armed = starter.arm(names)  # raises, with the armed cameras disarmed, if one cannot arm
         self.acquiring = True
-        # Every camera's answer is awaited, even after one failed: those that started are then stopped with
-        # complete files, and the error names every camera that failed.
-        replies, failures = self._group("start", statuses).settle()
-        if failures:
-            started = sorted(replies)
+        try:
+            outcome = starter.start(armed)
+        except ColonyCommandError as err:
+            # Every camera's answer was awaited, even after one failed: those that started are stopped with
+            # complete files, and the error names every camera that failed.
+            started = sorted(set(self.controllers) - set(err.failures))
             logger.error(
-                "start failed on %s; stopping %s", ", ".join(sorted(failures)), ", ".join(started) or "no other camera"
+                "start failed on %s; stopping %s",
+                ", ".join(sorted(err.failures)),
+                ", ".join(started) or "no other camera",
             )
             self._stop_cameras(started, raise_errors=False)
             self.acquiring = False
-            raise ColonyCommandError("start", failures)
-        self.start_replies = replies
-        logger.info("all %d camera(s) recording: %s", len(statuses), general.acquisition_name)
+            raise
+        self.start_at_us = outcome.start_at_us
+        self.start_outcome = outcome
+        self.start_replies = outcome.replies
+        logger.info(
+            "all %d camera(s) recording: %s (start %.0f ms after it was sent; slowest round trip %.1f ms%s)",
+            len(outcome.replies), general.acquisition_name, outcome.lead_s * 1e3, outcome.round_trip_s * 1e3,
+            f"; moved {outcome.reschedules} time(s)" if outcome.reschedules else "",
+        )  # fmt: skip
         self._report_start_skew()
         return dict(self.start_replies)
 
     def _report_start_skew(self) -> None:
-        """Measure when each camera's first frame was taken, on this conductor's clock, and tell every camera."""
-        firsts = {
-            name: reply.data.get("first_frame", {}).get("conductor_us") for name, reply in self.start_replies.items()
-        }
-        known = {name: t for name, t in firsts.items() if isinstance(t, int)}
-        self.start_skew_us = max(known.values()) - min(known.values()) if len(known) > 1 else (0 if known else None)
-        if self.start_skew_us is not None and self.start_at_us is not None:
-            late = {name: t - self.start_at_us for name, t in known.items()}
+        """Say when each camera began (its frame 0) on this conductor's clock, which began late or lost frames at
+        the start, and tell every camera (its metadata keeps it)."""
+        outcome = self.start_outcome
+        assert outcome is not None
+        began = outcome.began_us
+        self.start_skew_us = outcome.skew_us
+        if began:
             logger.info(
-                "start skew across %d camera(s): %.3f ms (first frames %s ms after the set start)",
-                len(known), self.start_skew_us / 1e3, ", ".join(f"{n} {v / 1e3:+.3f}" for n, v in late.items()),
+                "start skew across %d camera(s): %.3f ms (cameras began %s ms after the set start)",
+                len(began), (outcome.skew_us or 0) / 1e3,
+                ", ".join(f"{n} {(t - outcome.start_at_us) / 1e3:+.3f}" for n, t in began.items()),
             )  # fmt: skip
-        missing = sorted(set(firsts) - set(known))
+        if outcome.late_us:
+            logger.warning(
+                "late start: %s",
+                ", ".join(f"{n} {v / 1e3:.1f} ms after the start time" for n, v in outcome.late_us.items()),
+            )
+        if outcome.lost_at_start:
+            logger.warning(
+                "frames lost at the start (a machine too busy to encode them?): %s",
+                ", ".join(f"{n} {count}" for n, count in outcome.lost_at_start.items()),
+            )
+        missing = sorted(set(outcome.replies) - set(began))
         if missing:
             logger.warning("no clock synchronisation yet for %s: their start time is not on the common clock", missing)
-        timing = {"start_skew_us": self.start_skew_us, "first_frames_conductor_us": known}
+        written = {
+            name: reply.data["first_frame"]["conductor_us"]
+            for name, reply in outcome.replies.items()
+            if isinstance(reply.data.get("first_frame"), dict)
+            and isinstance(reply.data["first_frame"].get("conductor_us"), int)
+        }
+        timing = {
+            "start_skew_us": self.start_skew_us,
+            "first_frames_conductor_us": written,
+            "start_at_us": outcome.start_at_us,
+            "began_conductor_us": began,
+            "lost_at_start": outcome.lost_at_start,
+            "late_starts_us": outcome.late_us,
+        }
         _, failures = self._group(
             "annotate", {n: rc.send("annotate", {"timing": timing}) for n, rc in self.controllers.items()}
         ).settle()

@@ -67,8 +67,8 @@ class AgentArguments:
 
 def agent_argv(controller: ControllerSettings, arguments: AgentArguments) -> list[str]:
     """The agent's command-line arguments for one camera. Its backends are chosen from the settings it receives in
-    ``configure`` (so its log says the config chose them)."""
-    return arguments.argv()
+    ``configure`` (so its log says the config chose them); it loads their libraries before its hello."""
+    return [*arguments.argv(), "--preload-backends", controller.camera_backend, controller.ttl_backend]
 
 
 class AgentProcess(abc.ABC):

@@ -28,7 +28,9 @@ class CommandStatus:
         self.command = command
         self.request_id = request_id
         self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
+        self.sent_at = time.monotonic()  #: when the command was sent (time.monotonic())
+        self.deadline = self.sent_at + timeout
+        self.finished_at: Optional[float] = None  #: when its reply (or failure) came
         self._event = threading.Event()
         self._lock = threading.Lock()
         self._reply: Optional[Reply] = None
@@ -40,6 +42,16 @@ class CommandStatus:
         return self._event.is_set()
 
     @property
+    def reply(self) -> Optional[Reply]:
+        """The camera's reply, also when it refused the command (None while it runs, or when none came)."""
+        return self._reply
+
+    @property
+    def round_trip(self) -> Optional[float]:
+        """Seconds from sending the command to its reply (None while it runs)."""
+        return None if self.finished_at is None else self.finished_at - self.sent_at
+
+    @property
     def error(self) -> Optional[CameraError]:
         """Why the command failed (None while it runs or when it succeeded)."""
         return self._error
@@ -49,6 +61,7 @@ class CommandStatus:
             if self._event.is_set():
                 return
             self._reply, self._error = reply, error
+            self.finished_at = time.monotonic()
             self._event.set()
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:

@@ -10,6 +10,7 @@ from typing import Any, Optional, Protocol
 from rpi_camera_colony.acquisition.cameras.settle import SettleCallback, WarmUp
 from rpi_camera_colony.clock import CameraClock
 from rpi_camera_colony.config.settings import ControllerSettings
+from rpi_camera_colony.exc import BackendError
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,33 @@ class CameraBackend(abc.ABC):
         Raises:
             BackendError: if the camera cannot start.
         """
+
+    #: How long before its start time (seconds) this camera must be told to start: what its start path takes once
+    #: armed. A start that comes later is refused before the time (the conductor then chooses a later one for all).
+    start_lead_s: float = 0.005
+
+    @classmethod
+    def preload(cls) -> None:
+        """Import this backend's libraries and do their one-time set-up (nothing is opened): an agent calls it before
+        its hello, so that configure and the first start do not pay for it. Default: the module's imports suffice."""
+        return None
+
+    def arm(self) -> None:
+        """Do now what a recording's start would otherwise do before its first frame (e.g. open the H.264 encoder),
+        so that :meth:`start` only begins. Undone by :meth:`stop`. Default: nothing to prepare.
+
+        Raises:
+            BackendError: if the camera cannot be prepared.
+        """
+        return None
+
+    def reschedule(self, start_at_us: int) -> None:
+        """Move the start time of a started camera whose first frame has not been taken yet (camera clock, µs).
+
+        Raises:
+            BackendError: if this camera cannot (the default), or its first frame was taken, or the time has passed.
+        """
+        raise BackendError(f"the {self.name} camera cannot change its start time once started")
 
     def settle_exposure(self, seconds: float, on_done: SettleCallback) -> bool:
         """Run the camera ``seconds`` without recording while automatic exposure and white balance settle, then fix

@@ -241,6 +241,8 @@ class Picamera2Camera(CameraBackend):
         self._timer: Optional[threading.Timer] = None
         self._controls: dict[str, Any] = {}  #: the settings' controls, given at every start
         self._latest: Optional[dict[str, Any]] = None  #: the metadata of the latest frame that arrived
+        self._armed_encoder: Any = None  #: made by arm(), used by the next recording's start
+        self._schedule = threading.Lock()  #: guards the start timer against reschedule() while it fires
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         try:
@@ -360,14 +362,49 @@ class Picamera2Camera(CameraBackend):
         self._camera.post_callback = self._arrived
         wait = 0.0 if start_at_us is None else self.clock.to_monotonic(start_at_us) - time.monotonic()
         if wait > 0:  # libcamera starts when asked: begin at the common start time, without blocking the agent
-            self._timer = threading.Timer(wait, self._begin, args=(output is not None, True))
-            self._timer.start()
+            self._start_timer(wait, output is not None)
         else:
             self._begin(output is not None, False)
 
-    def _begin(self, record: bool, deferred: bool) -> None:
+    def _start_timer(self, wait: float, record: bool) -> None:
+        self._timer = threading.Timer(wait, self._begin, args=(record, True))
+        self._timer.start()
+
+    @classmethod
+    def preload(cls) -> None:
+        from picamera2 import encoders  # noqa: F401  (picamera2's import is slow on a Pi: paid before the hello)
+
+    def arm(self) -> None:
+        if self._settings is None:
+            raise BackendError("camera is not configured: send 'configure' before 'arm'")
+        if self._armed_encoder is None:
+            self._armed_encoder = self._new_encoder(self._settings.framerate)
+
+    def _new_encoder(self, fps: int) -> Any:
         from picamera2 import encoders
 
+        return encoders.H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=fps, framerate=fps)
+
+    def reschedule(self, start_at_us: int) -> None:
+        wait = self.clock.to_monotonic(start_at_us) - time.monotonic()
+        with self._schedule:
+            timer = self._timer
+            if timer is None:
+                raise BackendError("the camera has started: too late to move its start")
+            if wait <= 0:
+                raise BackendError("the new start time has passed")
+            timer.cancel()
+            self._start_timer(wait, self._sink is not None and self._sink.output is not None)
+
+    def _begin(self, record: bool, deferred: bool) -> None:
+        with self._schedule:
+            if deferred:
+                if self._timer is not threading.current_thread():
+                    return  # a reschedule() cancelled this timer as it fired, and started another
+                self._timer = None  # begun: no longer movable
+            self._begin_now(record, deferred)
+
+    def _begin_now(self, record: bool, deferred: bool) -> None:
         sink, settings = self._sink, self._settings
         assert sink is not None and settings is not None
         try:
@@ -376,8 +413,8 @@ class Picamera2Camera(CameraBackend):
             if not record:
                 self._camera.start()
             else:
-                fps = settings.framerate
-                encoder = encoders.H264Encoder(bitrate=self.bitrate, repeat=True, iperiod=fps, framerate=fps)
+                encoder, self._armed_encoder = self._armed_encoder, None
+                encoder = encoder or self._new_encoder(settings.framerate)
                 sink.encoder = encoder  # before the start: the first frames need it
                 self._camera.start_recording(encoder, _output_class()(sink))
         except (RuntimeError, OSError) as err:
@@ -426,10 +463,13 @@ class Picamera2Camera(CameraBackend):
     def _stop_camera(self) -> None:
         if self._camera is None:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer.join()
-            self._timer = None
+        self._armed_encoder = None
+        with self._schedule:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join()
         sink = self._sink
         encoder = None if sink is None else sink.encoder
         try:

@@ -128,6 +128,11 @@ class SimulatedCamera(CameraBackend):
         self._base: Optional[np.ndarray] = None
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
+        self._armed_encoder: Any = None  #: opened by arm(), used by the next start()
+        # The first frame's time (time.monotonic()) and whether it was taken; reschedule() may move it until then.
+        self._schedule = threading.Condition()
+        self._first = 0.0
+        self._begun = False
 
     def configure(self, settings: ControllerSettings) -> list[str]:
         width, height = settings.resolution
@@ -188,7 +193,11 @@ class SimulatedCamera(CameraBackend):
             logger.critical("simulated hard crash at start (sim_fault = crash_at_start)")
             logging.shutdown()
             os._exit(70)
-        encoder = self._open_encoder(self._settings) if output is not None else None
+        encoder, self._armed_encoder = self._armed_encoder, None
+        if output is None:
+            encoder = None
+        elif encoder is None:
+            encoder = self._open_encoder(self._settings)
         first = time.monotonic() + 1.0 / self._settings.framerate
         if start_at_us is not None:
             scheduled = self.clock.to_monotonic(start_at_us)
@@ -197,13 +206,54 @@ class SimulatedCamera(CameraBackend):
             else:
                 first = scheduled
         self._stop.clear()
+        with self._schedule:
+            self._first, self._begun = first, False
         self._thread = threading.Thread(
             target=self._run,
-            args=(self._settings, self._base, encoder, output, on_frame, on_error, first),
+            args=(self._settings, self._base, encoder, output, on_frame, on_error),
             name=f"rcc-sim-camera-{self._settings.name}",
             daemon=True,
         )
         self._thread.start()
+
+    @classmethod
+    def preload(cls) -> None:
+        import av
+
+        encoder = av.CodecContext.create("libx264", "w")  # x264's one-time set-up (its CPU detection and tables)
+        encoder.width, encoder.height, encoder.pix_fmt = 64, 64, "yuv420p"
+        encoder.time_base = Fraction(1, 30)
+        encoder.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        encoder.open()
+
+    def arm(self) -> None:
+        if self._settings is None:
+            raise BackendError("camera is not configured: send 'configure' before 'arm'")
+        if self._settings.sim_fault == "fail_at_arm":
+            raise BackendError("simulated camera failure while arming (sim_fault = fail_at_arm)")
+        if self._armed_encoder is None:
+            self._armed_encoder = self._open_encoder(self._settings)
+
+    def reschedule(self, start_at_us: int) -> None:
+        first = self.clock.to_monotonic(start_at_us)
+        with self._schedule:
+            if self._thread is None or self._begun:
+                raise BackendError("the camera has taken its first frame: too late to move its start")
+            if first <= time.monotonic():
+                raise BackendError("the new start time has passed")
+            self._first = first
+            self._schedule.notify_all()
+
+    def _wait_for_start(self) -> Optional[float]:
+        """Wait for the first frame's time, which :meth:`reschedule` may move meanwhile; it (None: stopped first)."""
+        with self._schedule:
+            while not self._stop.is_set():
+                wait = self._first - time.monotonic()
+                if wait <= 0:
+                    self._begun = True
+                    return self._first
+                self._schedule.wait(wait)  # pacing to the start time; a reschedule or a stop wakes it
+            return None
 
     def _open_encoder(self, settings: ControllerSettings) -> Any:
         try:
@@ -235,10 +285,12 @@ class SimulatedCamera(CameraBackend):
         output: Optional[VideoOutput],
         on_frame: FrameCallback,
         on_error: ErrorCallback,
-        start: float,
     ) -> None:
         import av
 
+        start = self._wait_for_start()
+        if start is None:
+            return
         period = 1.0 / settings.framerate
         height = settings.resolution[1]
         frame = base.copy()
@@ -304,6 +356,9 @@ class SimulatedCamera(CameraBackend):
 
     def stop(self) -> None:
         self._stop.set()
+        self._armed_encoder = None
+        with self._schedule:
+            self._schedule.notify_all()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()

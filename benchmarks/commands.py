@@ -1,0 +1,125 @@
+"""The command path's cost: ping round trips through the conductor to N simulated agents, next to a bare pyzmq
+ROUTER/DEALER echo of the same messages, measured in the same run.
+
+Each round sends one ``ping`` to every camera at once (as a start goes out) and waits for every reply; the round trip
+of each message is one sample. The bare echo does the same with N processes that each run a plain pyzmq DEALER loop
+returning every message as it came (no decoding), and a ROUTER in this process that sends the conductor's own
+encoded ping messages.
+
+    python benchmarks/commands.py [--cameras 8,16,32,64] [--rounds 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+
+from rpi_camera_colony import protocol
+from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.testing import write_simulated_config
+
+ECHO = """
+import sys, zmq
+context = zmq.Context()
+dealer = context.socket(zmq.DEALER)
+dealer.setsockopt(zmq.IDENTITY, sys.argv[2].encode())
+dealer.setsockopt(zmq.LINGER, 0)
+dealer.connect(sys.argv[1])
+dealer.send(b"hello")
+while True:
+    data = dealer.recv()
+    if data == b"end":
+        break
+    dealer.send(data)
+"""
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3
+
+
+def bare_echo(cameras: int, rounds: int) -> list[float]:
+    """Round trips of the conductor's own encoded ping messages through a bare ROUTER and N echoing DEALERs."""
+    context = zmq.Context()
+    router = context.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    echoes = [
+        subprocess.Popen([sys.executable, "-c", ECHO, f"tcp://127.0.0.1:{port}", f"cam{i}"]) for i in range(cameras)
+    ]
+    samples: list[float] = []
+    try:
+        for _ in range(cameras):
+            router.recv_multipart()  # each echo's hello: all connected
+        for _ in range(rounds):
+            sent = {}
+            for i in range(cameras):
+                data = protocol.encode(protocol.command("ping", {}))
+                sent[f"cam{i}".encode()] = time.perf_counter()
+                router.send_multipart([f"cam{i}".encode(), data])
+            for _ in range(cameras):
+                identity, _ = router.recv_multipart()
+                samples.append(time.perf_counter() - sent[identity])
+        for i in range(cameras):
+            router.send_multipart([f"cam{i}".encode(), b"end"])
+    finally:
+        for echo in echoes:
+            echo.wait(timeout=10)
+        router.close()
+        context.term()
+    return samples
+
+
+def through_conductor(cameras: int, rounds: int, workdir: Path) -> list[float]:
+    """Round trips of ``ping`` from the conductor to N simulated agents (local processes), all at once per round."""
+    config = write_simulated_config(
+        workdir / f"commands_{cameras}.config",
+        data_path=workdir / "data",
+        cameras=cameras,
+        log={"log_to_file": False},
+    )
+    samples: list[float] = []
+    with Conductor(config_file=config) as conductor:
+        links = list(conductor.controllers.values())
+        for _ in range(rounds):
+            statuses = [link.ping() for link in links]
+            for status in statuses:
+                status.wait()
+                samples.append(status.round_trip or 0.0)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cameras", default="8,16,32,64", help="comma-separated camera counts")
+    parser.add_argument("--rounds", type=int, default=200, help="rounds of one ping to every camera")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    print(f"ping round trips, {args.rounds} rounds of one message to every camera at once (ms)")
+    print(
+        f"{'cameras':>7} {'conductor p50':>14} {'p99':>7} {'bare echo p50':>14} {'p99':>7} {'ratio p50':>10} {'p99':>6}"
+    )
+    with tempfile.TemporaryDirectory(prefix="rcc-bench-") as tmp:
+        for cameras in (int(c) for c in args.cameras.split(",")):
+            ours = percentiles(through_conductor(cameras, args.rounds, Path(tmp)))
+            bare = percentiles(bare_echo(cameras, args.rounds))
+            print(
+                f"{cameras:>7} {ours[0]:>14.2f} {ours[1]:>7.2f} {bare[0]:>14.2f} {bare[1]:>7.2f} "
+                f"{ours[0] / bare[0]:>9.2f}x {ours[1] / bare[1]:>5.2f}x",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
