@@ -99,6 +99,14 @@ def run_without(module: str, main: str, args: list[str]) -> subprocess.Completed
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
 
 
+def copy_camera(session: Path, camera: str, dest: Path) -> Path:
+    """A copy of one camera's files of a recorded session in ``dest`` (made if needed), to damage in a test."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in session.glob(f"*.{camera}.*.rcc.*"):
+        shutil.copy(path, dest / path.name)
+    return dest
+
+
 def conduct(bed: SshTestBed, config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     command = bed.command([str(BIN / "rcc_conductor"), "-c", str(config), "--no-progress", *args])
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)

@@ -50,8 +50,8 @@ def export_nwb(session_dir: PathLike, out: PathLike, *, acquisition_time: Option
     """Write one recording of ``session_dir`` (default: the latest) as an NWB file; its path.
 
     Raises:
-        SessionDataError: no recording, a camera without conductor-clock times, pynwb missing, or a file the
-            validator refuses (its errors listed).
+        SessionDataError: no recording, a damaged file (named, with the line), a camera without conductor-clock
+            times, pynwb missing, or a file the validator refuses (its errors listed).
     """
     pynwb = _pynwb()
     from pynwb.image import ImageSeries
@@ -65,6 +65,8 @@ def export_nwb(session_dir: PathLike, out: PathLike, *, acquisition_time: Option
         raise SessionDataError(f"no RCC recording in {folder}")
     cameras: dict[str, dict[str, Any]] = {}
     for name, entry in sorted(session.items()):
+        if entry["errors"]:
+            raise SessionDataError(f"{name}: damaged file(s): {'; '.join(entry['errors'])}")
         table = entry.get("timestamps.ttl.out")
         if table is None or not len(table) or not entry.get("has_h264"):
             raise SessionDataError(f"{name}: no video or frame times in {folder}")

@@ -2,8 +2,8 @@
 
 File names: ``{acquisition_name}.{instance}.{YYYYmmdd_HHMMSS}.rcc.{kind}``. Both this package's kinds
 (``timestamps.ttl.out.csv``) and the original package's (``timestamps_ttl_out.csv``, with ``# a, b`` headers) are
-read. Files that are not RCC files are ignored; a damaged file is reported in that camera's ``errors`` list and
-logged, and never stops the other files from being read.
+read. Files that are not RCC files are ignored; a damaged file is reported in that camera's ``errors`` list (the
+file's name, and the line where it is damaged), logged at INFO, and never stops the other files from being read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,19 @@ from typing import Any, Optional, Union
 import pandas as pd
 
 from rpi_camera_colony.exc import SessionDataError
-from rpi_camera_colony.files import KIND_METADATA, KIND_MP4, KIND_VIDEO, KINDS, SIGNATURE
+from rpi_camera_colony.files import (
+    CLOCK_COLUMNS,
+    KIND_CLOCK,
+    KIND_METADATA,
+    KIND_MP4,
+    KIND_TTL_IN,
+    KIND_TTL_OUT,
+    KIND_VIDEO,
+    KINDS,
+    SIGNATURE,
+    TTL_IN_COLUMNS,
+    TTL_OUT_COLUMNS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +57,65 @@ class SessionFile:
         return cls(path, parts[0], parts[1], parts[2], kind)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+#: Columns a table must have to be used, by kind; a file without them is reported in ``errors``, not returned.
+REQUIRED_COLUMNS = {KIND_TTL_OUT: ("timestamp_frame",), KIND_TTL_IN: ("timestamp_frame",), KIND_CLOCK: CLOCK_COLUMNS}
+#: Columns that hold numbers, by kind (every one this package writes): a cell that is not one is reported.
+NUMERIC_COLUMNS = {KIND_TTL_OUT: TTL_OUT_COLUMNS, KIND_TTL_IN: TTL_IN_COLUMNS, KIND_CLOCK: CLOCK_COLUMNS}
+#: Columns every row has, by kind (those present in the file): only the last row, cut by a crash, may lack one.
+FILLED_COLUMNS = {
+    KIND_TTL_OUT: ("timestamp_frame", "sys_time", "frame_index", "frame_bytes", "keyframe"),
+    KIND_TTL_IN: ("timestamp_frame",),
+}
+
+
+def read_table(path: Path, kind: str) -> pd.DataFrame:
+    """A table of a session (``kind``: e.g. ``timestamps.ttl.out.csv``), its header's ``#`` and spaces taken off (the
+    original package wrote ``# a, b``). A last row cut by a crash while it was written (a cell of
+    :data:`FILLED_COLUMNS` empty) is left out.
+
+    Raises:
+        SessionDataError: naming the file (and line): a frame or clock table without even a header, a column
+            missing, a cell that is not a number, a row cut short (or a blank line) that other rows follow, a row with
+            more cells than the header.
+    """
     try:
-        table = pd.read_csv(path, skipinitialspace=True)
+        # blank lines kept (as empty rows) so that row i is line i + 2 of the file
+        table = pd.read_csv(path, skipinitialspace=True, skip_blank_lines=False)
     except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    return table.rename(columns={c: str(c).strip().lstrip("#").strip() for c in table.columns})
+        if kind in (KIND_TTL_OUT, KIND_CLOCK):
+            raise SessionDataError(f"{path.name}: empty (not even its header)") from None
+        return pd.DataFrame()  # a TTL-in file without edges: the original package's may lack the header
+    except pd.errors.ParserError as err:
+        raise SessionDataError(f"{path.name}: cannot be read: {err}") from None
+    table = table.rename(columns={c: str(c).strip().lstrip("#").strip() for c in table.columns})
+    missing = [column for column in REQUIRED_COLUMNS.get(kind, ()) if column not in table.columns]
+    if missing:
+        raise SessionDataError(
+            f"{path.name}, line 1: no {', '.join(missing)} column (its header: {', '.join(map(str, table.columns))})"
+        )
+    for column in NUMERIC_COLUMNS.get(kind, ()):
+        if column in table.columns and not pd.api.types.is_numeric_dtype(table[column]):
+            cells = table[column]
+            numbers = pd.to_numeric(cells, errors="coerce")
+            bad = (cells.notna() & numbers.isna()).to_numpy().nonzero()[0]
+            if len(bad):
+                line = int(bad[0])
+                raise SessionDataError(f"{path.name}, line {line + 2}: {column} {cells.iloc[line]!r} is not a number")
+            table[column] = numbers
+    filled = (~table.isna().all(axis=1)).to_numpy().nonzero()[0]
+    rows = table.iloc[: int(filled[-1]) + 1 if len(filled) else 0]  # without blank lines at the end
+    for column in FILLED_COLUMNS.get(kind, ()):
+        if column not in rows.columns:
+            continue
+        empty = rows.index[rows[column].isna()]
+        if len(empty) and empty[0] != rows.index[-1]:
+            raise SessionDataError(
+                f"{path.name}, line {empty[0] + 2}: no {column}, and rows follow it (a row cut short, or a blank line)"
+            )
+        if len(empty):
+            logger.info("%s: its last row has no %s (cut while written): left out", path.name, column)
+            rows = rows.iloc[:-1]
+    return rows.reset_index(drop=True)
 
 
 def session_files(session_dir: Union[str, Path], namespace_signature: str = SIGNATURE) -> list[SessionFile]:
@@ -149,16 +214,20 @@ def read_session_data(
                 if file.kind == KIND_METADATA:
                     entry["metadata"] = json.loads(file.path.read_text(encoding="utf-8"))
                 elif file.kind.endswith(".csv"):
-                    entry[key] = _read_csv(file.path)
+                    entry[key] = read_table(file.path, file.kind)
                 elif file.kind == KIND_VIDEO:
                     entry["has_h264"] = True
                     entry["video_file_h264"] = str(file.path.relative_to(folder))
                 elif file.kind == KIND_MP4:
                     entry["has_mp4"] = True
                     entry["video_file_mp4"] = str(file.path.relative_to(folder))
-            except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            except SessionDataError as err:
+                message = str(err)
+                logger.info("%s", message)  # the caller shows the camera's errors its own way
+                entry["errors"].append(message)
+            except (OSError, ValueError, UnicodeDecodeError) as err:
                 message = f"{file.path.name}: cannot be read: {err}"
-                logger.warning("%s", message)
+                logger.info("%s", message)  # the caller shows the camera's errors its own way
                 entry["errors"].append(message)
         session[camera] = entry
     return session
@@ -170,14 +239,15 @@ def read_frames(session_dir: Union[str, Path], camera: str, *, acquisition_time:
     Columns: ``frame_index``, ``timestamp_frame`` (µs), ``timestamp_ttl`` (µs), ``sys_time`` (s) and more.
 
     Raises:
-        SessionDataError: if the camera or its frame timestamps are not in the session.
+        SessionDataError: if the camera or its frame timestamps are not in the session, or they are damaged.
     """
     session = read_session_data(session_dir, acquisition_time=acquisition_time)
     if camera not in session:
         raise SessionDataError(f"camera {camera!r} not in {session_dir} (found: {', '.join(session) or 'none'})")
     table: Optional[pd.DataFrame] = session[camera].get("timestamps.ttl.out")
     if table is None:
-        raise SessionDataError(f"{camera}: no timestamps.ttl.out.csv in {session_dir}")
+        damaged = [error for error in session[camera]["errors"] if KIND_TTL_OUT in error]
+        raise SessionDataError(f"{camera}: {damaged[0] if damaged else f'no {KIND_TTL_OUT} in {session_dir}'}")
     if "frame_index" not in table.columns:  # original package's files: number frames as written
         table = table.assign(frame_index=range(len(table)))
     return table

@@ -21,7 +21,7 @@ import pandas as pd
 from rpi_camera_colony.clock import fit_clock
 from rpi_camera_colony.exc import SessionDataError
 from rpi_camera_colony.files import KIND_CLOCK
-from rpi_camera_colony.session.readers import read_frames, read_session_data, recordings, session_files
+from rpi_camera_colony.session.readers import read_frames, read_session_data, read_table, recordings, session_files
 
 PathLike = Union[str, Path]
 
@@ -38,12 +38,13 @@ def read_clock(session_dir: PathLike, camera: str, *, acquisition_time: Optional
     """One camera's clock samples: ``camera_us``, ``conductor_us``, ``rtt_us``, ``offset_us``, ``burst_best``.
 
     Raises:
-        SessionDataError: if the recording (default: the latest) has no clock file for that camera.
+        SessionDataError: if the recording (default: the latest) has no clock file for that camera, or a damaged one
+            (the message names the file and line).
     """
     when = _chosen_time(session_dir, acquisition_time)
     for file in session_files(session_dir):
         if file.camera == camera and file.kind == KIND_CLOCK and file.acquisition_time == when:
-            return pd.read_csv(file.path)
+            return read_table(file.path, KIND_CLOCK)
     raise SessionDataError(f"{camera}: no clock.csv of the recording {when or '(none)'} in {session_dir}")
 
 
