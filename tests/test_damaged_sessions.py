@@ -1,5 +1,5 @@
-"""The tools that read a recording afterwards (reader, rcc_report, its HTML page, rcc_export) on files damaged after
-the recording: each damage is said, naming the file (and line), with exit 1; never a traceback."""
+"""The tools that read a recording afterwards (reader, rcc_report, its HTML page, rcc_export, rcc_sessions) on files
+damaged after the recording: each damage is said, naming the file (and line), with exit 1; never a traceback."""
 
 from __future__ import annotations
 
@@ -13,12 +13,52 @@ import pytest
 
 from conftest import copy_camera
 from rpi_camera_colony import read_session_data
+from rpi_camera_colony.session import timing_report
 
 BIN = Path(sys.executable).parent
 
 
 def _table(folder: Path) -> Path:
     return next(folder.glob("*.rcc.timestamps.ttl.out.csv"))
+
+
+def _video(folder: Path) -> Path:
+    return next(folder.glob("*.rcc.video.h264"))
+
+
+def _keep_rows(count: int) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        lines = _table(folder).read_text().splitlines(keepends=True)
+        _table(folder).write_text("".join(lines[: count + 1]))
+
+    return damage
+
+
+#: Damage done to one camera's files after a good recording, and what the timing report must flag.
+CUT_OR_MISSING: dict[str, tuple[Callable[[Path], None], str]] = {
+    "frame table missing": (lambda folder: _table(folder).unlink(), "no frame table (….rcc.timestamps.ttl.out.csv)"),
+    "frame table empty": (lambda folder: _table(folder).write_bytes(b""), "ttl.out.csv: empty (not even its header)"),
+    "header only": (_keep_rows(0), "its frame table (….rcc.timestamps.ttl.out.csv) has no rows; its metadata says"),
+    "rows missing": (_keep_rows(20), "20 row(s) in its frame table, but its metadata says"),
+    "video cut short": (lambda folder: _video(folder).write_bytes(_video(folder).read_bytes()[:3000]),
+                        "has 3000 bytes, its frames"),
+}  # fmt: skip
+
+
+def test_a_frame_table_or_video_cut_short_or_missing_is_flagged(stalled_session: Path, tmp_path: Path) -> None:
+    """Found: rcc_report said "no problems found" and exited 0 for a camera whose frame table was empty or missing or
+    whose video was cut to 50 KB: its figures came from the metadata alone."""
+    intact = timing_report(copy_camera(stalled_session, "cam0", tmp_path / "intact"))["flags"]
+    assert not [f for f in intact if any(flag in f for _, flag in CUT_OR_MISSING.values())], intact
+    for case, (damage, flag) in CUT_OR_MISSING.items():
+        folder = copy_camera(stalled_session, "cam0", tmp_path / case.replace(" ", "_"))
+        damage(folder)
+        flags = timing_report(folder)["flags"]
+        assert any(f.startswith("cam0: ") and flag in f for f in flags), (case, flags)
+    result = subprocess.run([str(BIN / "rcc_report"), str(tmp_path / "video_cut_short")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the video was cut short" in result.stdout and "no problems found" not in result.stdout
 
 
 GARBAGE_ROW = "abc,,xyz,1,2\n"

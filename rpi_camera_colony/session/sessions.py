@@ -3,6 +3,8 @@
 One line per recording (an acquisition folder holds one per start, each stamped with its time): group, name, the
 start's stamp, its cameras, duration, frames, dropped frames, the worst camera status, and how many of its videos
 have been collected and verified (``rcc_collect``'s manifest lists every one of their files) and converted to MP4.
+A line below it names the cameras whose files are damaged as far as their sizes tell (a frame table missing or
+empty, a video missing or shorter than its metadata says); ``rcc_report`` checks them row by row.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from rpi_camera_colony.exc import SessionDataError
-from rpi_camera_colony.files import SIGNATURE, read_manifest
+from rpi_camera_colony.files import KIND_METADATA, KIND_MP4, KIND_TTL_OUT, KIND_VIDEO, SIGNATURE, read_manifest
 from rpi_camera_colony.session.readers import SessionFile
 
 #: Files made from a recording on this machine (by rcc_convert), not copied from the camera.
@@ -37,6 +39,7 @@ class RecordingInfo:
     status: str  #: the worst camera's: failed, recording (not stopped: the agent died or still runs), stopped
     converted: int  #: cameras whose video has its MP4 beside it
     verified: int  #: cameras whose files are all in the folder's manifest (rcc_collect verified them)
+    damaged: list[str]  #: "camera: what" for each camera whose files are missing or cut, by their sizes
 
 
 def _camera_facts(path: Path) -> dict[str, Any]:
@@ -45,6 +48,27 @@ def _camera_facts(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {"status": "unknown"}
     return data if isinstance(data, dict) else {"status": "unknown"}
+
+
+def _damage(metadata: Path, facts: dict[str, Any]) -> Optional[str]:
+    """What is missing or cut of a camera's files, from their sizes and its metadata alone (None: nothing seen)."""
+    stem = metadata.name[: -len(KIND_METADATA)]
+    table, video = metadata.with_name(stem + KIND_TTL_OUT), metadata.with_name(stem + KIND_VIDEO)
+    frames = facts.get("frames")
+    written = frames.get("written") if isinstance(frames, dict) else None
+    expected = facts.get("video_bytes")
+    if not isinstance(written, int) or written <= 0:
+        return None  # no frame recorded: nothing to lose (its status says why)
+    if not table.is_file():
+        return "no frame table"
+    if table.stat().st_size == 0:
+        return "empty frame table"
+    if not video.is_file():
+        return None if metadata.with_name(stem + KIND_MP4).is_file() else "no video"
+    size = video.stat().st_size
+    if isinstance(expected, int) and size < expected:
+        return f"video cut short ({size} of {expected} bytes)"
+    return None
 
 
 def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
@@ -87,6 +111,7 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
                 if not p.name.endswith(DERIVED)  # made here afterwards (MP4s): not the camera's
             )
         )
+        damage = [(file.camera, _damage(file.path, meta)) for file, meta in cameras]
         first = facts[0]
         found.append(
             RecordingInfo(
@@ -101,6 +126,7 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
                 status=worst,
                 converted=converted,
                 verified=verified,
+                damaged=sorted(f"{camera}: {what}" for camera, what in damage if what),
             )
         )
     return sorted(found, key=lambda r: (r.file_time, r.folder), reverse=True)
@@ -140,4 +166,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         count = len(r.cameras)
         print(f"{r.file_time:15}  {r.group or '-':12} {r.name:28} {count:>7} {seconds:>8} {r.frames:>8} "
               f"{r.dropped:>7}  {r.status:9} {r.verified:>5}/{count:<2} {r.converted:>2}/{count:<2}")  # fmt: skip
+        if r.damaged:
+            print(f"{'':15}  DAMAGED: {', '.join(r.damaged)} (rcc_report {r.folder} says more)")
     return 0

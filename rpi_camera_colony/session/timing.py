@@ -20,7 +20,7 @@ import pandas as pd
 
 from rpi_camera_colony.clock import fit_clock
 from rpi_camera_colony.exc import SessionDataError
-from rpi_camera_colony.files import KIND_CLOCK
+from rpi_camera_colony.files import KIND_CLOCK, KIND_TTL_OUT, KIND_VIDEO
 from rpi_camera_colony.session.readers import read_frames, read_session_data, read_table, recordings, session_files
 
 PathLike = Union[str, Path]
@@ -177,6 +177,35 @@ def aligned_frames(
     return result
 
 
+def _file_flags(session_dir: PathLike, name: str, entry: dict[str, Any]) -> list[str]:
+    """What is wrong with a camera's frame table and video (the reader reports a file it cannot read): the table
+    missing or without rows, rows that are not the metadata's frames written, a video shorter than its frames."""
+    table: Optional[pd.DataFrame] = entry.get("timestamps.ttl.out")
+    meta = entry.get("metadata") or {}
+    written = (meta.get("frames") or {}).get("written")
+    if table is None:
+        if any(KIND_TTL_OUT in error for error in entry.get("errors", [])):
+            return []  # damaged: the reader's error says how
+        return [f"{name}: no frame table (….rcc.{KIND_TTL_OUT}): when its frames were taken is lost"]
+    flags = []
+    if not len(table):
+        said = f"; its metadata says {written} frame(s) were written" if written else ""
+        flags.append(f"{name}: its frame table (….rcc.{KIND_TTL_OUT}) has no rows{said}")
+    elif meta.get("status") in ("stopped", "failed") and isinstance(written, int) and written != len(table):
+        flags.append(f"{name}: {len(table)} row(s) in its frame table, but its metadata says {written} frame(s) were "
+                     "written: a file was cut or changed after the recording")  # fmt: skip
+    if entry.get("has_h264"):
+        video = Path(session_dir) / entry["video_file_h264"]
+        size = video.stat().st_size if video.is_file() else 0
+        frames_bytes = int(table["frame_bytes"].sum()) if "frame_bytes" in table.columns else 0
+        if size < frames_bytes:
+            flags.append(f"{name}: its video {video.name} has {size} bytes, its frames {frames_bytes} (frame_bytes in "
+                         "the frame table): the video was cut short")  # fmt: skip
+    elif not entry.get("has_mp4"):
+        flags.append(f"{name}: no video (….rcc.{KIND_VIDEO})")
+    return flags
+
+
 def timing_report(session_dir: PathLike, *, acquisition_time: Optional[str] = None) -> dict[str, Any]:
     """Per-camera timing figures and flags for one recording of a session (default: the latest); ``rcc_report``
     prints one for each recording in the folder.
@@ -236,6 +265,7 @@ def timing_report(session_dir: PathLike, *, acquisition_time: Optional[str] = No
             skews.append(timing["start_skew_us"])
         if entry.get("errors"):
             flags += [f"{name}: {e}" for e in entry["errors"]]
+        flags += _file_flags(session_dir, name, entry)
         if row["status"] != "stopped":
             flags.append(
                 f"{name}: recording did not finish cleanly (status {row['status']}, {meta.get('stop_reason')})"
