@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_tool
+from conftest import copy_camera, require_tool
 from rpi_camera_colony import read_session_data
+from rpi_camera_colony.exc import SessionDataError
 from rpi_camera_colony.session.convert import convert_video
 
 BIN = Path(sys.executable).parent
@@ -156,6 +157,34 @@ def test_a_timestamp_that_is_not_a_number_is_named(stalled_session: Path, tmp_pa
         failed.stdout
     )
     assert not list(tmp_path.glob("*.mp4*"))
+
+
+def test_only_the_last_row_may_be_cut(stalled_session: Path, tmp_path: Path) -> None:
+    """Found: a short garbage row in the middle of the frame table ended it there: "ok ... 495 frame(s) at the end
+    have no timestamp row and are left out", exit 0, and an MP4 missing most of the recording. An empty table said
+    "no timestamp_frame column"."""
+    folder = copy_camera(stalled_session, "cam0", tmp_path / "copy")
+    table = next(folder.glob("*.timestamps.ttl.out.csv"))
+    good = table.read_text()
+    lines = good.splitlines(keepends=True)
+    table.write_text("".join(lines[:10]) + "abc,,xyz\n" + "".join(lines[10:]))  # line 11, 3 of 7 cells
+    failed = subprocess.run([str(BIN / "rcc_convert"), str(folder)], capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1, failed.stdout
+    assert f"FAILED: {next(folder.glob('*.h264'))}: {table}, line 11: a row cut short (3 of 7 cells) and more " \
+           "rows after it: the file is damaged" in failed.stdout  # fmt: skip
+    assert not list(folder.glob("*.mp4*"))
+
+    table.write_text(good.replace(lines[20], lines[20].replace(lines[20].split(",")[0], "", 1)))  # no frame time
+    with pytest.raises(SessionDataError, match=r"line 21: a row without timestamp_frame and more rows after it"):
+        convert_video(next(folder.glob("*.rcc.video.h264")))
+
+    table.write_text(good + lines[-1][:12])  # the last row cut while it was written: left out, converted
+    conversion = convert_video(next(folder.glob("*.rcc.video.h264")))
+    assert conversion.rows == len(lines) - 1
+
+    table.write_bytes(b"")
+    with pytest.raises(SessionDataError, match=r"timestamps.ttl.out.csv: empty \(not even its header\)"):
+        convert_video(next(folder.glob("*.rcc.video.h264")))
 
 
 def test_bad_paths_are_refused(tmp_path: Path) -> None:

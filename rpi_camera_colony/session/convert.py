@@ -10,6 +10,8 @@ index back (:mod:`~rpi_camera_colony.session.mp4_index`) and checks that it hold
 - A video cut short (the agent was killed) converts up to its last whole frame: when the video has fewer frames
   than rows, its last frame is taken to be cut and left out.
 - Frames beyond the last row (written, but their row was not) are left out, and said.
+- Only the last row of the timestamp file may be cut (a crash while it was written); a row cut short or unreadable
+  that more rows follow is damage, and the conversion fails naming the file and line.
 - The MP4 carries the camera, the acquisition and the first frame's time on the conductor's clock as metadata tags
   (``rcc_camera``, ``rcc_acquisition``, ``rcc_first_frame_conductor_us``).
 """

@@ -38,31 +38,44 @@ def _cell(path: Path, line: int, name: str, text: str) -> Optional[int]:
 
 def frame_rows(path: Path) -> tuple[list[int], list[Optional[int]]]:
     """Every frame's ``timestamp_frame`` (µs) and ``frame_bytes`` (None where not recorded) from a timestamp file.
-    A row cut by a crash (too few cells, or no frame time) ends the table.
+
+    Only the last row may be cut (a crash while it was written): with too few cells or no frame time it is left out.
+    The same anywhere else is damage.
 
     Raises:
-        SessionDataError: the file is missing, has no timestamp_frame column, or a cell that is not a number.
+        SessionDataError: naming the file (and line): it is missing or empty, has no timestamp_frame column, a cell
+            is not a number, or a row cut short (or without a frame time) has more rows after it.
     """
     try:
         with open(path, newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
-            if header is None or "timestamp_frame" not in header:
-                raise SessionDataError(f"{path}: no timestamp_frame column")
+            if header is None:
+                raise SessionDataError(f"{path}: empty (not even its header): the frames' times are lost")
+            if "timestamp_frame" not in header:
+                raise SessionDataError(f"{path}, line 1: no timestamp_frame column (its header: {', '.join(header)})")
             column = header.index("timestamp_frame")
             size_column = header.index("frame_bytes") if "frame_bytes" in header else None
             times: list[int] = []
             sizes: list[Optional[int]] = []
             width = len(header)
+            cut: Optional[str] = None  # what is wrong with the row before: only the last row may be cut
             for line, row in enumerate(reader, start=2):
+                if cut is not None:
+                    raise SessionDataError(
+                        f"{path}, line {line - 1}: {cut} and more rows after it: the file is damaged (only the last "
+                        "row may be cut, by a crash while it was written)"
+                    )
                 if len(row) < width:
-                    break
+                    cut = f"a row cut short ({len(row)} of {width} cells)"
+                    continue
                 try:
                     time_us = int(row[column])  # this package writes whole µs: the quick way
                 except ValueError:
                     cell = _cell(path, line, "timestamp_frame", row[column])
                     if cell is None:
-                        break
+                        cut = "a row without timestamp_frame"
+                        continue
                     time_us = cell
                 size: Optional[int] = None
                 if size_column is not None:
