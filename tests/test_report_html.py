@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import run_without
+from conftest import copy_camera, run_without
 
 BIN = Path(sys.executable).parent
 
@@ -46,3 +46,17 @@ def test_without_matplotlib_the_report_says_what_to_install(stalled_session: Pat
     result = run_without("matplotlib", "rpi_camera_colony.session.report:main", args)
     assert result.returncode == 2
     assert "pip install 'rpi_camera_colony[report]'" in result.stderr
+
+
+def test_the_page_may_go_to_a_new_folder_and_its_ticks_are_plain_numbers(stalled_session: Path, tmp_path: Path) -> None:
+    """Found: --html into a folder that did not exist printed the whole report, then "[Errno 2] ..." (exit 2); the
+    frame-interval plot of a steady camera was labelled like "1.00008 x 10^0" (its log scale over a narrow range)."""
+    steady = copy_camera(stalled_session, "cam0", tmp_path / "steady")
+    out = tmp_path / "new" / "folder" / "report.html"
+    result = subprocess.run([str(BIN / "rcc_report"), str(steady), "--html", str(out)],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode in (0, 1) and not result.stderr, result.stderr  # 1: a flag (a busy machine's clock sync)
+    assert f"HTML report: {out}" in result.stdout
+    labels = re.findall(r"<!-- (.*?) -->", out.read_text())  # matplotlib's SVG keeps each text as a comment
+    assert "frame interval / nominal period" in labels and {"0.5", "1", "2"} <= set(labels)
+    assert not [label for label in labels if "times" in label or "^" in label]

@@ -56,6 +56,25 @@ def _svg(figure: Any) -> str:
     return text[text.index("<svg") :]
 
 
+def _plain_log_ticks(axis: Any) -> None:
+    """Plain tick labels on a log-scale y axis (``0.5``, ``1``, ``2``, not matplotlib's ``1.00008 x 10^0`` when the
+    data span little): at least 0.5 to 2 is shown, and the 2s and 5s between the powers of ten are labelled too when
+    it spans less than two decades."""
+    from matplotlib.ticker import FuncFormatter
+
+    low, high = axis.get_ylim()
+    low, high = min(low, 0.5), max(high, 2.0)
+    axis.set_ylim(low, high)
+    narrow = bool(np.log10(high / low) < 2)
+
+    def minor(value: float, _: int) -> str:
+        mantissa = round(value / 10 ** np.floor(np.log10(value)), 6)
+        return f"{value:g}" if narrow and mantissa in (2, 5) else ""
+
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
 def _figure(caption: str, svg: str) -> str:
     return f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
@@ -97,9 +116,11 @@ def _recording_section(session_dir: Path, when: Optional[str]) -> str:
         gaps = np.flatnonzero(np.diff(indices) > 1)
         axes[1].plot(seconds[gaps], np.full(len(gaps), row), "|", ms=14, mew=2, color=f"C{row}")
     axes[0].set_yscale("log")
+    _plain_log_ticks(axes[0])
     axes[0].axhline(1.0, color="0.5", lw=0.6, ls="--")
     axes[0].set_ylabel("frame interval / nominal period")
-    axes[0].legend(loc="upper right", fontsize=8)
+    if axes[0].get_legend_handles_labels()[1]:
+        axes[0].legend(loc="upper right", fontsize=8)
     axes[1].set_yticks(range(len(names)), names)
     axes[1].set_ylim(-0.5, len(names) - 0.5)
     axes[1].set_xlabel("seconds into the recording")
@@ -165,10 +186,11 @@ def _recording_section(session_dir: Path, when: Optional[str]) -> str:
 
 
 def write_html_report(session_dir: PathLike, out: PathLike, *, acquisition_time: Optional[str] = None) -> Path:
-    """Write the page for every recording of ``session_dir`` (or the one at ``acquisition_time``); its path.
+    """Write the page for every recording of ``session_dir`` (or the one at ``acquisition_time``) to ``out`` (its
+    folder made if needed); its path.
 
     Raises:
-        SessionDataError: no recording in the folder, or matplotlib is missing.
+        SessionDataError: no recording in the folder, matplotlib is missing, or ``out`` cannot be written.
     """
     folder = Path(session_dir)
     times = [acquisition_time] if acquisition_time else list(recordings(folder))
@@ -181,5 +203,9 @@ def write_html_report(session_dir: PathLike, out: PathLike, *, acquisition_time:
         f"<h1>RPi Camera Colony: {html.escape(str(folder))}</h1>" + "\n".join(sections) + "</body></html>"
     )
     path = Path(out)
-    path.write_text(page, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise SessionDataError(f"cannot write the HTML report {path}: {err.strerror or err}") from None
     return path
