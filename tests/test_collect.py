@@ -100,6 +100,21 @@ def test_bad_arguments(recorded: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and "cannot be used in file names" in result.stderr
     missing = collect(recorded, tmp_path / "d", "--camera", "cam9")
     assert missing.returncode == 2 and "no such camera in the config (known: cam0, cam1)" in missing.stderr
+    # Found: these were accepted silently, or (a file as DEST) ended in a NotADirectoryError traceback
+    for args, said in [
+        (["--jobs", "0"], "rcc_collect: --jobs must be at least 1"),
+        (["--bwlimit", "-5"], "rcc_collect: --bwlimit must be at least 1 (KB/s); leave it out for no limit"),
+    ]:
+        refused = collect(recorded, tmp_path / "d", *args)
+        assert refused.returncode == 2 and refused.stderr.strip() == said, refused.stderr
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    for dest in (a_file, a_file / "below"):
+        refused = collect(recorded, dest)
+        assert refused.returncode == 2 and refused.stdout == "", refused.stderr
+        assert refused.stderr.strip() == f"rcc_collect: --to {dest}: {a_file} is a file, not a folder: give a " \
+                                         "folder to collect into"  # fmt: skip
+    assert not (tmp_path / "d").exists()
 
 
 def test_over_ssh_a_host_cut_is_completed_by_the_next_run(bed: SshTestBed, tmp_path: Path) -> None:

@@ -307,6 +307,15 @@ class Collector:
             return list(pool.map(lambda pair: self.finish(pair[0], *pair[1]), zip(controllers, surveys)))
 
 
+def _check_folder(option: str, path: Path) -> None:
+    """Raises ColonyError when ``path`` cannot be a folder: it, or the nearest part of it that exists, is a file."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ColonyError(f"{option} {path}: {probe} is a file, not a folder: give a folder to collect into")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """``rcc_collect -c CONFIG -n NAME --to DEST [--delete-remote] [--jobs N] [--camera C]``: exit 0 only when every
     file of every camera was verified; 1 otherwise; 2 for bad arguments or config."""
@@ -345,12 +354,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         "--bwlimit", type=int, default=None, metavar="KBPS", help="at most this many KB/s per camera's copy"
     )
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        print("rcc_collect: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    if args.bwlimit is not None and args.bwlimit < 1:
+        print("rcc_collect: --bwlimit must be at least 1 (KB/s); leave it out for no limit", file=sys.stderr)
+        return 2
     if shutil.which("rsync") is None:
         print("rcc_collect: rsync is needed on this machine (and on the Pis): apt install rsync", file=sys.stderr)
         return 2
     server = parse_remote(args.dest)
     try:
         check_name_part("--acquisition-name", args.acquisition_name)
+        _check_folder("--staging" if server else "--to", Path(args.staging if server else args.dest).expanduser())
         collector = Collector(
             load_config(args.config_file),
             args.acquisition_name,
