@@ -19,11 +19,11 @@ from rpi_camera_colony.testing.testbed import SshTestBed
 BIN = Path(sys.executable).parent
 
 
-def collect(config: Path, dest: Path, *args: str, wrap: Callable[[list[str]], list[str]] = list) -> (
-        subprocess.CompletedProcess[str]):  # fmt: skip
+def collect(config: Path, dest: Path, *args: str, wrap: Callable[[list[str]], list[str]] = list,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
     require_tool("rsync")
     command = wrap([str(BIN / "rcc_collect"), "-c", str(config), "-n", "coll__take", "--to", str(dest), *args])
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, cwd=cwd)
 
 
 def manifest_ok(folder: Path) -> list[str]:
@@ -115,6 +115,35 @@ def test_bad_arguments(recorded: Path, tmp_path: Path) -> None:
         assert refused.stderr.strip() == f"rcc_collect: --to {dest}: {a_file} is a file, not a folder: give a " \
                                          "folder to collect into"  # fmt: skip
     assert not (tmp_path / "d").exists()
+
+
+def test_a_relative_data_path_is_said_to_be_from_the_current_folder(
+    colony_config: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Found: run from another folder than the conductor's, it said "no folder rcc_data/... on this machine"."""
+    config = colony_config(cameras=1, data_path="rcc_data")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = collect(config, tmp_path / "home", cwd=elsewhere)
+    assert result.returncode == 1
+    assert f"FAILED: no folder {elsewhere}/rcc_data/coll/coll__take on this machine (remote_data_path = rcc_data " \
+           "is relative: to the folder rcc_collect runs in" in result.stdout  # fmt: skip
+
+
+def test_delete_remote_removes_the_folder_it_empties(recorded: Path, data_dir: Path, tmp_path: Path) -> None:
+    """Found: --delete-remote left the empty acquisition folder on the camera's machine. It goes once empty (only
+    then), and a run after that still finds every camera collected."""
+    source = data_dir / "coll" / "coll__take"
+    dest = tmp_path / "home"
+    first = collect(recorded, dest, "--delete-remote", "--camera", "cam0")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert source.is_dir() and not list(source.glob("*.cam0.*")) and list(source.glob("*.cam1.*"))
+    second = collect(recorded, dest, "--delete-remote")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not source.exists() and source.parent.is_dir()
+    again = collect(recorded, dest, "--delete-remote")
+    assert again.returncode == 0 and again.stdout.count(" ok") == 2, again.stdout + again.stderr
+    assert len(manifest_ok(dest / "coll" / "coll__take")) == 10
 
 
 def test_over_ssh_a_host_cut_is_completed_by_the_next_run(bed: SshTestBed, tmp_path: Path) -> None:

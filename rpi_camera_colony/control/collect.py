@@ -7,11 +7,13 @@ hosts in parallel, resumable (``--partial``: an interrupted copy continues where
 verified: its SHA-256 computed on the camera's host against the copy's; the results go into the manifest
 ``DEST/{group}/{name}/rcc.manifest.sha256`` (``sha256sum -c`` reads it). A copy that does not match is copied again
 (a second run repairs what no longer matches). ``--delete-remote`` then deletes on the host only files whose copy
-was verified in this run, and lists them. Before copying, DEST must have room for what is still to come.
+was verified in this run, lists them, and removes the acquisition folder there once it is empty. Before copying, DEST
+must have room for what is still to come.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import shlex
@@ -111,21 +113,21 @@ class Collector:
         return f"cd {folder} 2>/dev/null || exit 3; for f in {self._pattern(camera)}; do " \
                f"[ -f \"$f\" ] || continue; {action}; done"  # fmt: skip
 
-    def _hashes(self, controller: ControllerSettings) -> dict[str, tuple[int, str]]:
-        """Every file of the camera on its host: name -> (size, sha256).
+    def _hashes(self, controller: ControllerSettings) -> Optional[dict[str, tuple[int, str]]]:
+        """Every file of the camera on its host: name -> (size, sha256); None when the host has no such folder.
 
         Raises:
-            ColonyError: the host cannot be reached or has no such folder.
+            ColonyError: the host cannot be reached.
         """
         action = 'printf "%s %s " "$(wc -c < "$f")" "$f"; sha256sum "$f" | cut -d" " -f1'
         if controller.is_local:
             folder = Path(self.remote_folder).expanduser()
             if not folder.is_dir():
-                raise ColonyError(f"no folder {folder} on this machine")
+                return None
             return {p.name: (p.stat().st_size, _sha256(p)) for p in sorted(folder.glob(self._pattern(controller.name)))}
         result = self.ssh.ssh_run(controller, self._remote_script(controller.name, action), REMOTE_TIMEOUT)
         if result.returncode == 3:
-            raise ColonyError(f"no folder {self.remote_folder} on {self.ssh.target(controller)}")
+            return None
         if result.returncode != 0:
             raise ColonyError(explain_ssh_failure(self.ssh.target(controller), result.returncode, result.stderr))
         found = {}
@@ -134,6 +136,18 @@ class Collector:
             if len(parts) == 3 and parts[0].isdigit():
                 found[parts[1]] = (int(parts[0]), parts[2])
         return found
+
+    def _no_folder(self, controller: ControllerSettings) -> str:
+        """That the camera's host has no folder of the acquisition, where it was looked for."""
+        if not controller.is_local:
+            return f"no folder {self.remote_folder} on {self.ssh.target(controller)}"
+        folder = Path(self.remote_folder).expanduser()
+        said = f"no folder {folder.absolute()} on this machine"
+        if not folder.is_absolute():
+            said += (f" (remote_data_path = {self.settings.general.remote_data_path} is relative: to the folder "
+                     "rcc_collect runs in, as it was to the one the conductor ran in; run it there, or give the "
+                     "config an absolute path)")  # fmt: skip
+        return said
 
     def _copy(self, controller: ControllerSettings, names: list[str], total: int) -> None:
         """rsync these files of the camera into DEST (resumable), with a progress bar of their ``total`` bytes.
@@ -172,12 +186,24 @@ class Collector:
             raise ColonyError(f"rsync from {self.ssh.target(controller)} failed: {tail[0]}")
 
     def _delete(self, controller: ControllerSettings, names: list[str]) -> None:
+        """Delete these files of the camera on its host, then its acquisition folder if that is left empty.
+
+        Raises:
+            ColonyError: over SSH, the host refused or could not be reached.
+            OSError: on this machine, a file could not be deleted.
+        """
+        folder = Path(self.remote_folder).expanduser()
         if controller.is_local:
             for name in names:
-                (Path(self.remote_folder).expanduser() / name).unlink()
+                (folder / name).unlink(missing_ok=True)  # gone already: deleted by an earlier run
+            with contextlib.suppress(OSError):  # not empty (other cameras' or other files), or gone: it stays so
+                folder.rmdir()
             return
         files = " ".join(shlex.quote(name) for name in names)
-        script = f"cd {shlex.quote(str(self.remote_folder))} && rm -f -- {files}"
+        quoted = shlex.quote(str(self.remote_folder))
+        # no folder: deleted by an earlier run. rmdir removes it only when empty (relative to where cd started).
+        script = (f"[ -d {quoted} ] || exit 0; cd {quoted} && rm -f -- {files} && cd - >/dev/null && "
+                  f"{{ rmdir -- {quoted} 2>/dev/null; true; }}")  # fmt: skip
         result = self.ssh.ssh_run(controller, script, REMOTE_TIMEOUT)
         if result.returncode != 0:
             raise ColonyError(explain_ssh_failure(self.ssh.target(controller), result.returncode, result.stderr))
@@ -189,10 +215,11 @@ class Collector:
         remote: dict[str, tuple[int, str]] = {}
         to_copy: list[str] = []
         try:
-            remote = self._hashes(controller)
+            found = self._hashes(controller)
+            remote = found or {}
             outcome.files, outcome.bytes = len(remote), sum(size for size, _ in remote.values())
             if not remote:
-                self._already_collected(controller.name, outcome)
+                self._already_collected(controller, outcome, no_folder=found is None)
             to_copy = [n for n, (size, digest) in remote.items() if not self._matches(n, size, digest)]
         except ColonyError as err:
             outcome.error = str(err)
@@ -231,18 +258,22 @@ class Collector:
             outcome.error = f"{err.strerror}: {err.filename}"
         return outcome
 
-    def _already_collected(self, camera: str, outcome: CameraCollection) -> None:
-        """No file on the camera's machine: fine if the manifest lists this camera's copies and they still match
-        (an earlier run verified them and deleted the originals).
+    def _already_collected(self, controller: ControllerSettings, outcome: CameraCollection, *, no_folder: bool) -> None:
+        """No file (or no folder: ``no_folder``) on the camera's machine: fine if the manifest lists this camera's
+        copies and they still match (an earlier run verified them and deleted the originals, and their folder if it
+        was left empty).
 
         Raises:
             ColonyError: nothing was ever collected, or a verified copy was damaged since (no original is left).
         """
+        camera = controller.name
         listed = {
             name: digest
             for name, digest in read_manifest(self.dest).items()
             if name.startswith(f"{self.name}.{camera}.")
         }
+        if not listed and no_folder:
+            raise ColonyError(self._no_folder(controller))
         if not listed:
             raise ColonyError(f"no file of {self.name} for {camera} in {self.remote_folder}")
         damaged = [n for n, d in listed.items() if not (self.dest / n).is_file() or _sha256(self.dest / n) != d]
