@@ -62,7 +62,7 @@ def test_an_nwb_file_with_every_frame_and_edge(colony_config: Callable[..., Path
 def test_a_folder_as_the_output_is_refused(stalled_session: Path, tmp_path: Path) -> None:
     result = subprocess.run([str(BIN / "rcc_export"), "--nwb", str(stalled_session), str(tmp_path)],
                             capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert result.returncode == 1 and f"{tmp_path} is a folder: give the NWB file's name" in result.stderr
+    assert result.returncode == 2 and f"{tmp_path} is a folder: give the NWB file's name" in result.stderr
     assert not list(tmp_path.parent.glob("*.partial.nwb"))
     nested = tmp_path / "new" / "folder" / "x.nwb"
     made = subprocess.run([str(BIN / "rcc_export"), "--nwb", str(stalled_session), str(nested)],
@@ -74,3 +74,17 @@ def test_without_pynwb_the_export_says_what_to_install(stalled_session: Path, tm
     args = ["--nwb", str(stalled_session), str(tmp_path / "x.nwb")]
     result = run_without("pynwb", "rpi_camera_colony.session.export:main", args)
     assert result.returncode == 1 and "pip install 'rpi_camera_colony[nwb]'" in result.stderr
+
+
+def test_a_session_folder_that_is_not_one_is_a_bad_argument(tmp_path: Path) -> None:
+    """Found: rcc_export exited 1 for a session folder that does not exist, where the other tools exit 2."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a session")
+    for folder, said in [
+        (tmp_path / "nope", f"session folder {tmp_path / 'nope'} does not exist"),
+        (a_file, f"session folder {a_file} is a file, not a folder"),
+        (tmp_path, f"no RCC recording in {tmp_path}: give a session folder (DATA/GROUP/NAME)"),
+    ]:
+        result = subprocess.run([str(BIN / "rcc_export"), "--nwb", str(folder), str(tmp_path / "x.nwb")],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 2 and result.stderr.startswith(f"rcc_export: {said}"), result.stderr

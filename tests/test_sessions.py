@@ -46,6 +46,11 @@ def test_recordings_newest_first(colony_config: Callable[..., Path], data_dir: P
 def test_a_missing_folder_is_said(tmp_path: Path) -> None:
     result = subprocess.run([str(BIN / "rcc_sessions"), str(tmp_path / "nope")], capture_output=True, text=True)
     assert result.returncode == 2 and "nope: no such folder" in result.stderr
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    result = subprocess.run([str(BIN / "rcc_sessions"), str(a_file)], capture_output=True, text=True)
+    assert result.returncode == 2 and f"{a_file} is a file, not a folder: give a data folder" in result.stderr
+    a_file.unlink()
     empty = subprocess.run([str(BIN / "rcc_sessions"), str(tmp_path)], capture_output=True, text=True)
     assert empty.returncode == 0 and "no recording under" in empty.stdout
 

@@ -21,7 +21,7 @@ import numpy as np
 from rpi_camera_colony import __version__
 from rpi_camera_colony.exc import SessionDataError
 from rpi_camera_colony.session.convert import convert_video
-from rpi_camera_colony.session.readers import read_session_data
+from rpi_camera_colony.session.readers import read_session_data, recordings
 from rpi_camera_colony.session.timing import clock_fit, read_clock
 
 logger = logging.getLogger(__name__)
@@ -50,19 +50,17 @@ def export_nwb(session_dir: PathLike, out: PathLike, *, acquisition_time: Option
     """Write one recording of ``session_dir`` (default: the latest) as an NWB file; its path.
 
     Raises:
-        SessionDataError: no recording, a damaged file (named, with the line), a camera without conductor-clock
-            times, pynwb missing, or a file the validator refuses (its errors listed).
+        SessionDataError: no such session folder or no recording in it, ``out`` a folder, a damaged file (named,
+            with the line), a camera without conductor-clock times, pynwb missing, or a file the validator refuses
+            (its errors listed).
     """
     pynwb = _pynwb()
     from pynwb.image import ImageSeries
 
     folder = Path(session_dir)
     out = Path(out)
-    if out.is_dir():
-        raise SessionDataError(f"{out} is a folder: give the NWB file's name, e.g. {out / (folder.name + '.nwb')}")
+    check_arguments(folder, out)
     session = read_session_data(folder, acquisition_time=acquisition_time)
-    if not session:
-        raise SessionDataError(f"no RCC recording in {folder}")
     cameras: dict[str, dict[str, Any]] = {}
     for name, entry in sorted(session.items()):
         if entry["errors"]:
@@ -157,8 +155,26 @@ def _mp4_frames(mp4: Path) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size)
 
 
+def check_arguments(session_dir: Path, out: Path) -> None:
+    """Whether a session folder and an output file name can be exported at all (``rcc_export`` exits 2 if not).
+
+    Raises:
+        SessionDataError: no such session folder (or a file), no recording in it, or ``out`` is a folder.
+    """
+    if not session_dir.is_dir():
+        what = "is a file, not a folder" if session_dir.exists() else "does not exist"
+        raise SessionDataError(f"session folder {session_dir} {what}: give a session folder (DATA/GROUP/NAME)")
+    if not recordings(session_dir):
+        raise SessionDataError(
+            f"no RCC recording in {session_dir}: give a session folder (DATA/GROUP/NAME); rcc_sessions lists them"
+        )
+    if out.is_dir():
+        raise SessionDataError(f"{out} is a folder: give the NWB file's name, e.g. {out / (session_dir.name + '.nwb')}")
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    """``rcc_export --nwb SESSION_DIR OUT.nwb [--acquisition-time T]``. Exit 0, 1 when the export failed."""
+    """``rcc_export --nwb SESSION_DIR OUT.nwb [--acquisition-time T]``. Exit 0; 1 when the export failed; 2 for bad
+    arguments (no such session folder, no recording in it, OUT a folder)."""
     import argparse
     import sys
 
@@ -174,6 +190,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--acquisition-time", default=None, metavar="YYYYmmdd_HHMMSS", help="which recording")
     args = parser.parse_args(argv)
     session_dir, out = args.nwb
+    try:
+        check_arguments(Path(session_dir), Path(out))
+    except SessionDataError as err:
+        print(f"rcc_export: {err}", file=sys.stderr)
+        return 2
     try:
         path = export_nwb(session_dir, out, acquisition_time=args.acquisition_time)
     except SessionDataError as err:

@@ -75,9 +75,11 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
     """Every recording under ``data_dir``, newest first.
 
     Raises:
-        SessionDataError: ``data_dir`` is not a folder.
+        SessionDataError: ``data_dir`` is not a folder (missing, or a file).
     """
     root = Path(data_dir).expanduser()
+    if root.exists() and not root.is_dir():
+        raise SessionDataError(f"{root} is a file, not a folder: give a data folder (remote_data_path, or collected)")
     if not root.is_dir():
         raise SessionDataError(f"{root}: no such folder")
     grouped: dict[tuple[Path, str], list[tuple[SessionFile, dict[str, Any]]]] = {}
@@ -133,7 +135,7 @@ def find_recordings(data_dir: Union[str, Path]) -> list[RecordingInfo]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """``rcc_sessions DATA_DIR [--json]``. Exit 0, or 2 when DATA_DIR is not a folder."""
+    """``rcc_sessions DATA_DIR [--json]``. Exit 0, or 2 when DATA_DIR is not a folder (missing, or a file)."""
     import argparse
     import sys
 
