@@ -119,13 +119,25 @@ def test_check_broken_config(tmp_path: Path) -> None:
 
 
 def test_record_from_the_command_line(colony_config: Callable[..., Path], data_dir: Path) -> None:
+    """Also found: the summary's last line, "timing report: rcc_report FOLDER", did not run when pasted into the shell
+    that ran make demo (the virtual environment's commands are not on its PATH): it names the command's path then."""
     config = colony_config(cameras=2, framerate=30)
-    result = run(str(BIN / "rcc_conductor"), "-c", str(config), "-n", "cli__run", "-t", "1.5", "--no-progress")
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if Path(p).resolve() != BIN.resolve())
+    result = subprocess.run(
+        [str(BIN / "rcc_conductor"), "-c", str(config), "-n", "cli__run", "-t", "1.5", "--no-progress"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "PATH": path},
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "camera " in result.stdout and "cam0 " in result.stdout and "cam1 " in result.stdout
     folder = data_dir / "cli" / "cli__run"
     assert f"files: {folder}" in result.stdout
     assert_session_complete(read_session_data(folder), ["cam0", "cam1"], folder)
+    command = result.stdout.splitlines()[-1]
+    assert command == f"timing report: {BIN / 'rcc_report'} {folder}"
+    pasted = subprocess.run(command.split(": ", 1)[1], shell=True, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PATH": path})  # fmt: skip
+    # it ran (1: something flagged, such as a slow clock sync on a busy machine; 127 would be "not found")
+    assert pasted.returncode in (0, 1) and f"session: {folder}" in pasted.stdout, pasted.stderr
 
 
 def test_remote_control_module_runs_one_camera(colony_config: Callable[..., Path], data_dir: Path) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import shutil
 import signal
 import sys
 import time
@@ -127,6 +129,17 @@ def _check(config_file: str, cameras: Optional[list[str]]) -> int:
     return 0
 
 
+def command_path(name: str) -> str:
+    """How to run another of this package's commands from the shell that ran this one: its name when the PATH finds
+    this installation's, else its path beside this interpreter (a virtual environment that is not activated, as after
+    ``make demo``)."""
+    beside = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if not beside.is_file() or (found is not None and Path(found).resolve() == beside.resolve()):
+        return name
+    return str(beside)
+
+
 def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, Any]) -> str:
     """A per-camera table: state, frames, drops, TTL, duration, rate, video size; then the folders."""
     header = ("camera", "state", "expected", "frames", "dropped", "ttl out", "ttl in", "seconds", "fps", "video MB")
@@ -155,7 +168,7 @@ def format_summary(summaries: Mapping[str, Mapping[str, Any]], statuses: Mapping
             lines.append(f"{'':<20} out of reach {times}, {status.unreachable_s:.1f} s in all{note}")
     for folder in sorted(folders):
         lines.append(f"files: {folder}")
-        lines.append(f"timing report: rcc_report {folder}")
+        lines.append(f"timing report: {shlex.quote(command_path('rcc_report'))} {shlex.quote(str(folder))}")
     return "\n".join(lines)
 
 
