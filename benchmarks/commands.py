@@ -24,6 +24,7 @@ import zmq
 
 from rpi_camera_colony import protocol
 from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.control.status import StatusGroup
 from rpi_camera_colony.testing import write_simulated_config
 
 ECHO = """
@@ -92,10 +93,9 @@ def through_conductor(cameras: int, rounds: int, workdir: Path) -> list[float]:
     with Conductor(config_file=config) as conductor:
         links = list(conductor.controllers.values())
         for _ in range(rounds):
-            statuses = [link.ping() for link in links]
-            for status in statuses:
-                status.wait()
-                samples.append(status.round_trip or 0.0)
+            statuses = {link.name: link.ping() for link in links}
+            StatusGroup("ping", statuses).wait()  # as the conductor waits for a command sent to every camera
+            samples += [status.round_trip or 0.0 for status in statuses.values()]
     return samples
 
 

@@ -334,6 +334,8 @@ class LogForwarder:
 
     def forward(self) -> None:
         """Send what is queued (call from the thread that owns the socket)."""
+        if not self._backlog and self._records.empty():
+            return
         while True:
             try:
                 self._backlog.append(self._records.get_nowait())
@@ -522,7 +524,8 @@ class ControlServer:
         """
         data = protocol.encode(message)
         self._outbox.put((instance, data))
-        self._waker.wake()
+        if self._outbox.qsize() == 1:  # else the I/O thread was woken for an earlier one and takes this one too
+            self._waker.wake()
 
     def _run(self) -> None:
         poller = zmq.Poller()

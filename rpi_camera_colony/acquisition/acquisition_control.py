@@ -293,16 +293,21 @@ class PiAcquisitionControl:
         next_heartbeat = self._last_heard = time.monotonic()
         try:
             while not self._done:
-                now = time.monotonic()
-                deadline = min([next_heartbeat, self.clock_sync.due(), *self._deadlines()])
-                events = dict(poller.poll(max(0, int((deadline - now) * 1000))))
+                # What is due by time (heartbeat, clock requests, a start's or warm-up's deadline, the time limit,
+                # the link's silence limit) is checked when its time comes; a command or a camera event is handled
+                # as it arrives, with only the cheap checks that may follow from it (the command path stays short).
+                deadline = min([next_heartbeat, self.clock_sync.due(), self._link_deadline(), *self._deadlines()])
+                events = dict(poller.poll(max(0, int((deadline - time.monotonic()) * 1000))))
                 if self._waker.socket in events:
                     self._waker.drain()
-                self._handle_camera_events()
+                    self._handle_camera_events()
                 if self._dealer in events:
                     self._receive_commands()
-                self._check_deadlines()
-                self.clock_sync.tick(time.monotonic())
+                now = time.monotonic()
+                if now >= deadline:
+                    self._check_deadlines()
+                    self.clock_sync.tick(now)
+                    self._check_link(now)
                 self._answer_arm()
                 self._run_deferred_start()
                 self.live_view.keep_running()
@@ -310,16 +315,18 @@ class PiAcquisitionControl:
                     self._finish("agent shutdown")
                 if exit_after_recording and not self.agent.busy:
                     self._done = True
-                self._check_parent()
-                self._check_link(time.monotonic())
-                now = time.monotonic()
                 if now >= next_heartbeat or self._done:
+                    self._check_parent()
                     self._send_heartbeat()
                     next_heartbeat = now + self.heartbeat_interval
                 if self._logs is not None:
                     self._logs.forward()
         finally:
             self.close()
+
+    def _link_deadline(self) -> float:
+        """When the conductor's silence would be long enough to rebuild the link (``time.monotonic()``)."""
+        return self._last_heard + self._silence_limit()
 
     def _deadlines(self) -> list[float]:
         found = [] if self._deferred_start is None else [self._deferred_start.deadline]
@@ -373,7 +380,7 @@ class PiAcquisitionControl:
         self._waker.wake()
 
     def _handle_camera_events(self) -> None:
-        while True:
+        while not self._events.empty():
             try:
                 name, details = self._events.get_nowait()
             except queue.Empty:

@@ -229,6 +229,9 @@ class CameraLink:
     def on_reply(self, state: str, data: dict[str, Any]) -> None:
         """A reply tells the agent's state as of now: fresher than the last heartbeat."""
         with self._lock:
+            current = self.agent_status
+            if current is not None and current.state == state and "stats" not in data and not data.get("summary"):
+                return  # nothing new (e.g. a ping's reply): the command path stays short
             update: dict[str, Any] = {"state": state}
             if isinstance(data.get("stats"), dict):
                 update["stats"] = data["stats"]

@@ -146,10 +146,12 @@ class StatusGroup:
     def _member_finished(self, status: CommandStatus) -> None:
         with self._lock:
             self._remaining -= 1
-            callbacks = self._callbacks if self._remaining == 0 else []
-            if self._remaining == 0:
+            last = self._remaining == 0
+            callbacks = self._callbacks if last else []
+            if last:
                 self._callbacks = []
-        self._changed.set()
+        if last or status.error is not None:  # what a waiter waits for (not every reply: one wake-up per group)
+            self._changed.set()
         for callback in callbacks:
             self._run(callback)
 
