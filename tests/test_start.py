@@ -16,7 +16,9 @@ from rpi_camera_colony.exc import CameraError, ColonyCommandError
 
 
 def test_every_camera_starts_at_the_time_chosen_from_the_round_trips(colony_config: Callable[..., Path]) -> None:
-    config = colony_config(cameras=4, framerate=60)
+    # start_delay sets the shortest lead: on a machine as busy as CI can be, a start at the measured lead alone may
+    # have to start a camera late (the benchmark shows none late up to 32 cameras on an idle machine)
+    config = colony_config(cameras=4, framerate=60, control={"start_delay": 0.2})
     with Conductor(config_file=config, acquisition_name="arm__ok") as conductor:
         conductor.start_acquisition()
         outcome = conductor.start_outcome
@@ -25,7 +27,7 @@ def test_every_camera_starts_at_the_time_chosen_from_the_round_trips(colony_conf
         folder = conductor.session_folder()
     assert outcome.late_us == {}  # (on a busy machine a camera may have asked for a later start: still on time)
     assert outcome.reschedules <= start.MAX_RESCHEDULES
-    assert outcome.lead_s >= max(start.MIN_LEAD_S, start.ROUND_TRIPS * outcome.round_trip_s)
+    assert outcome.lead_s >= max(0.2, start.ROUND_TRIPS * outcome.round_trip_s)
     assert all(margin > 0 for margin in outcome.margins_us.values()) and len(outcome.margins_us) == 4
     assert set(outcome.began_us) == {"cam0", "cam1", "cam2", "cam3"}
     assert all(abs(t - outcome.start_at_us) <= start.LATE_US for t in outcome.began_us.values())
@@ -55,9 +57,11 @@ def test_a_camera_that_cannot_arm_fails_the_start_and_the_others_leave_no_files(
 def test_a_start_time_too_near_is_said_before_it_and_moved_for_every_camera(
     colony_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No margin over the cameras' own start lead: the first start time is nearer than that when it arrives.
+    # The cameras are asked for a long notice (200 round trips) and given a 50 ms lead: the first start time is
+    # nearer than they need, and they say so with most of the lead left, so the start can move for every camera.
     monkeypatch.setattr(start, "ROUND_TRIPS", 0)
-    monkeypatch.setattr(start, "MIN_LEAD_S", 0.0)
+    monkeypatch.setattr(start, "MIN_LEAD_S", 0.05)
+    monkeypatch.setattr(start, "NOTICE_ROUND_TRIPS", 200)
     config = colony_config(cameras=3, framerate=60)
     with Conductor(config_file=config, acquisition_name="arm__moved") as conductor:
         conductor.start_acquisition()
@@ -67,6 +71,24 @@ def test_a_start_time_too_near_is_said_before_it_and_moved_for_every_camera(
     assert 1 <= outcome.reschedules <= start.MAX_RESCHEDULES
     assert outcome.late_us == {}  # moved, not started late
     assert all(abs(t - outcome.start_at_us) <= start.LATE_US for t in outcome.began_us.values())
+    assert all(s["frames"] > 0 for s in summaries.values())
+
+
+def test_a_camera_that_cannot_make_a_start_that_can_no_longer_move_starts_at_once_late(
+    colony_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start time is nearer than the cameras' own lead, and moving it is not allowed: they start at once, late.
+    monkeypatch.setattr(start, "ROUND_TRIPS", 0)
+    monkeypatch.setattr(start, "MIN_LEAD_S", 0.0)
+    monkeypatch.setattr(start, "MAX_RESCHEDULES", 0)
+    config = colony_config(cameras=2, framerate=60)
+    with Conductor(config_file=config, acquisition_name="arm__late") as conductor:
+        conductor.start_acquisition()
+        outcome = conductor.start_outcome
+        assert outcome is not None
+        summaries = conductor.stop_acquisition()
+    assert outcome.reschedules == 0 and outcome.late_us  # recording, late, and said
+    assert all(delay > start.LATE_US for delay in outcome.late_us.values())
     assert all(s["frames"] > 0 for s in summaries.values())
 
 

@@ -51,6 +51,7 @@ from rpi_camera_colony.network_communication import (
     Waker,
     configure_socket,
     endpoint,
+    readable,
 )
 from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT
 
@@ -436,7 +437,7 @@ class PiAcquisitionControl:
     # -- commands ---------------------------------------------------------------------------------------------
 
     def _receive_commands(self) -> None:
-        while True:
+        while readable(self._dealer):
             try:
                 frames = self._dealer.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:

@@ -10,8 +10,9 @@
    MIN_LEAD_S)`` on the conductor's clock; each camera converts it to its own clock and takes its first frame then.
    A camera that gets it nearer than its start lead (plus :data:`NOTICE_ROUND_TRIPS` round trips: the notice the
    conductor needs) says so at once, before the time, and the conductor moves the start later for every camera
-   (each waiting camera answers its earlier start "rescheduled") rather than let that one start late; after
-   :data:`MAX_RESCHEDULES` it gives up.
+   (each waiting camera answers its earlier start "rescheduled") rather than let that one start late. When that
+   word comes too late to move every camera (or after :data:`MAX_RESCHEDULES` moves), that camera starts at once
+   instead: late, and said, but recording.
 
 Every camera's ``start`` is answered when its first frame is written, with that frame's time on the conductor's
 clock: a first frame more than :data:`LATE_US` after the start time is a late start, and is said.
@@ -35,11 +36,11 @@ logger = logging.getLogger(__name__)
 #: The shortest time (seconds) between sending the start and the start time.
 MIN_LEAD_S = 0.01
 #: The lead is this many of the slowest round trips measured, plus the largest start lead a camera reported (a
-#: start reaches the last of many cameras on a busy machine 2.5-4 ping round trips after it was sent).
-ROUND_TRIPS = 6
+#: start reaches the last of 32 cameras on a busy 2-core machine up to 5 ping round trips after it was sent).
+ROUND_TRIPS = 10
 #: A camera says a start time is too near this many slowest round trips before its own start lead runs out, so
 #: that the conductor can still move the start for every camera.
-NOTICE_ROUND_TRIPS = 2
+NOTICE_ROUND_TRIPS = 3
 #: How often the start is moved later when a camera says it is too near, before the start fails.
 MAX_RESCHEDULES = 3
 #: A first frame this long after the start time (µs) makes a late start.
@@ -128,29 +129,48 @@ class ColonyStart:
         camera_lead = max((_start_lead_s(reply) for reply in armed.values()), default=0.0)
         worst = self.round_trip()
         lead = max(self.start_delay, ROUND_TRIPS * worst + camera_lead, MIN_LEAD_S)
-        for attempt in range(MAX_RESCHEDULES + 1):
-            start_at = conductor_now_us() + round(lead * 1e6)
-            timeout = self.command_timeout + FIRST_FRAME_TIMEOUT + lead
-            args = {"start_at_us": start_at, "notice_us": round(NOTICE_ROUND_TRIPS * worst * 1e6)}
-            statuses = {name: link.send("start", args, timeout) for name, link in self.links.items()}
-            group = StatusGroup("start", statuses)
+        notice = {"notice_us": round(NOTICE_ROUND_TRIPS * worst * 1e6)}
+        start_at, statuses = self._send_start(lead, notice)
+        moves = 0
+        while True:
             try:
-                replies = group.wait()
+                replies = StatusGroup("start", statuses).wait()
             except ColonyCommandError:
                 too_near = self._too_near(statuses)
-                # Moving the start needs every camera still waiting for it: once its time has come, some have begun.
-                if not too_near or attempt == MAX_RESCHEDULES or conductor_now_us() >= start_at:
-                    replies, failures = group.settle()  # every answer, so that the error names all that failed
+                if not too_near:
+                    replies, failures = StatusGroup("start", statuses).settle()  # the error names all that failed
                     raise ColonyCommandError("start", failures) from None
                 needed = max(too_near.values())
-                lead = 2 * lead + needed
+                time_left = (start_at - conductor_now_us()) / 1e6
+                # Moving the start must reach every camera before the time: with half the lead (and two round
+                # trips) left, it does.
+                if moves < MAX_RESCHEDULES and time_left > max(2 * worst, lead / 2):
+                    moves += 1
+                    lead = 2 * lead + needed
+                    logger.warning(
+                        "%s cannot make the start time (needs %.1f ms): moving the start %.0f ms ahead for every "
+                        "camera", ", ".join(sorted(too_near)), needed * 1e3, lead * 1e3,
+                    )  # fmt: skip
+                    start_at, statuses = self._send_start(lead, notice)
+                    continue
+                # Too late to move every camera (some may have begun): these start at once, late, and it is said.
                 logger.warning(
-                    "%s cannot make the start time (needs %.1f ms): moving the start %.0f ms ahead for every camera",
-                    ", ".join(sorted(too_near)), needed * 1e3, lead * 1e3,
-                )  # fmt: skip
+                    "%s cannot make the start time and it is too late to move it: starting %s at once (late)",
+                    ", ".join(sorted(too_near)),
+                    "it" if len(too_near) == 1 else "them",
+                )
+                timeout = self.command_timeout + FIRST_FRAME_TIMEOUT
+                for name in too_near:
+                    statuses[name] = self.links[name].send("start", {}, timeout)
                 continue
-            return _outcome(start_at, replies, lead, worst, attempt, self._periods_us())
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            return _outcome(start_at, replies, lead, worst, moves, self._periods_us())
+
+    def _send_start(self, lead: float, notice: dict[str, int]) -> tuple[int, dict[str, CommandStatus]]:
+        """Send every camera the start time ``lead`` seconds from now; (that time, each camera's status)."""
+        start_at = conductor_now_us() + round(lead * 1e6)
+        timeout = self.command_timeout + FIRST_FRAME_TIMEOUT + lead
+        args = {"start_at_us": start_at, **notice}
+        return start_at, {name: link.send("start", args, timeout) for name, link in self.links.items()}
 
     def _periods_us(self) -> dict[str, float]:
         return {name: 1e6 / link.settings.framerate for name, link in self.links.items()}
