@@ -51,7 +51,6 @@ from rpi_camera_colony.network_communication import (
     Waker,
     configure_socket,
     endpoint,
-    readable,
 )
 from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT
 
@@ -179,7 +178,7 @@ class PiAcquisitionControl:
 
         self._context: zmq.Context[Any] = zmq.Context()
         self._events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self._waker = Waker(self._context)
+        self._waker = Waker()
         self._curve = None if curve_keys is None else CurveClient(curve_keys, instance_name)
         self._control_endpoint = endpoint(control_address, control_port)
         self._control_address = control_address
@@ -288,7 +287,7 @@ class PiAcquisitionControl:
         """
         poller = self._poller = zmq.Poller()
         poller.register(self._dealer, zmq.POLLIN)
-        poller.register(self._waker.socket, zmq.POLLIN)
+        poller.register(self._waker.fd, zmq.POLLIN)
         logger.debug("loaded before the hello: %s", "; ".join(self.agent.preload(*self._preload)))
         self._send(self._hello())
         next_heartbeat = self._last_heard = time.monotonic()
@@ -299,7 +298,7 @@ class PiAcquisitionControl:
                 # as it arrives, with only the cheap checks that may follow from it (the command path stays short).
                 deadline = min([next_heartbeat, self.clock_sync.due(), self._link_deadline(), *self._deadlines()])
                 events = dict(poller.poll(max(0, int((deadline - time.monotonic()) * 1000))))
-                if self._waker.socket in events:
+                if self._waker.fd in events:
                     self._waker.drain()
                     self._handle_camera_events()
                 if self._dealer in events:
@@ -437,7 +436,7 @@ class PiAcquisitionControl:
     # -- commands ---------------------------------------------------------------------------------------------
 
     def _receive_commands(self) -> None:
-        while readable(self._dealer):
+        while True:
             try:
                 frames = self._dealer.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
