@@ -34,7 +34,6 @@ from rpi_camera_colony.exc import ColonyError, ProtocolError
 logger = logging.getLogger(__name__)
 
 
-
 def endpoint(address: str, port: int) -> str:
     """A tcp endpoint for ``address`` (IPv6 in brackets; '' or '*' means every interface)."""
     host = address or "*"
