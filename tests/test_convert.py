@@ -20,30 +20,25 @@ from rpi_camera_colony.session.convert import convert_video
 BIN = Path(sys.executable).parent
 
 
-def ffprobe_times_us(mp4: Path) -> list[int]:
-    """Every frame's presentation time in µs from the first, as ffprobe reads the file."""
-    out = subprocess.run(
-        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts",
+def ffprobe(mp4: Path, entries: str, *options: str) -> list[str]:
+    """What Debian's ffprobe reads of the video stream's ``entries`` (e.g. ``packet=pts``), one value per line."""
+    return subprocess.run(
+        [require_tool("ffprobe"), "-v", "error", *options, "-select_streams", "v:0", "-show_entries", entries,
          "-of", "csv=p=0", str(mp4)],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    times = [int(value) for value in out]
-    base = subprocess.run(
-        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=time_base",
-         "-of", "csv=p=0", str(mp4)],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert base == "1/1000000", base
+
+
+def ffprobe_times_us(mp4: Path) -> list[int]:
+    """Every frame's presentation time in µs from the first, as ffprobe reads the file."""
+    times = [int(value) for value in ffprobe(mp4, "packet=pts")]
+    base = ffprobe(mp4, "stream=time_base")
+    assert base == ["1/1000000"], base
     return [t - times[0] for t in times]
 
 
 def decoded_frames(mp4: Path) -> int:
-    out = subprocess.run(
-        [require_tool("ffprobe"), "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=nb_read_frames", "-of", "csv=p=0", str(mp4)],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    return int(out)
+    return int(ffprobe(mp4, "stream=nb_read_frames", "-count_frames")[0])
 
 
 def frame_times_us(ttl_out: Path) -> list[int]:
@@ -106,12 +101,7 @@ def test_frames_without_rows_are_left_out(stalled_session: Path, tmp_path: Path)
 
 
 def ffprobe_keyframes(mp4: Path) -> list[bool]:
-    out = subprocess.run(
-        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags",
-         "-of", "csv=p=0", str(mp4)],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    return [flags.startswith("K") for flags in out]
+    return [flags.startswith("K") for flags in ffprobe(mp4, "packet=flags")]
 
 
 def test_frames_are_cut_by_their_sizes_or_else_found_by_the_parser(stalled_session: Path, tmp_path: Path) -> None:
@@ -207,11 +197,7 @@ def test_a_constant_rate_copy_repeats_frames_where_they_were_dropped(stalled_ses
     copy = constant_rate_copy(video)
     assert copy.duplicated == dropped > 0 and copy.skipped == 0
     assert copy.slots == copy.frames + copy.duplicated == decoded_frames(copy.mp4)
-    rate = subprocess.run(
-        [require_tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate",
-         "-of", "csv=p=0", str(copy.mp4)], capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert rate == "30/1"
+    assert ffprobe(copy.mp4, "stream=r_frame_rate") == ["30/1"]
     listed = subprocess.run([str(BIN / "rcc_convert"), str(video), "--constant-rate"], capture_output=True, text=True)
     assert listed.returncode == 0 and f"constant rate: {copy.mp4.name} ({dropped} frame(s) repeated" in listed.stdout
 

@@ -5,26 +5,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
 from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.control import start
 from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.control.start import StartOutcome
 from rpi_camera_colony.exc import CameraError, ColonyCommandError
+
+
+def record_once(config: Path, name: str) -> tuple[StartOutcome, dict[str, dict[str, Any]], Path]:
+    """Start a recording of every camera and stop it: how the start went, the summaries, the session folder."""
+    with Conductor(config_file=config, acquisition_name=name) as conductor:
+        conductor.start_acquisition()
+        outcome = conductor.start_outcome
+        assert outcome is not None
+        return outcome, conductor.stop_acquisition(), conductor.session_folder()
 
 
 def test_every_camera_starts_at_the_time_chosen_from_the_round_trips(colony_config: Callable[..., Path]) -> None:
     # start_delay sets the shortest lead: on a machine as busy as CI can be, a start at the measured lead alone may
     # have to start a camera late (the benchmark shows none late up to 32 cameras on an idle machine)
     config = colony_config(cameras=4, framerate=60, control={"start_delay": 0.2})
-    with Conductor(config_file=config, acquisition_name="arm__ok") as conductor:
-        conductor.start_acquisition()
-        outcome = conductor.start_outcome
-        assert outcome is not None
-        summaries = conductor.stop_acquisition()
-        folder = conductor.session_folder()
+    outcome, summaries, folder = record_once(config, "arm__ok")
     assert outcome.late_us == {}  # (on a busy machine a camera may have asked for a later start: still on time)
     assert outcome.reschedules <= start.MAX_RESCHEDULES
     assert outcome.lead_s >= max(0.2, start.ROUND_TRIPS * outcome.round_trip_s)
@@ -62,12 +67,7 @@ def test_a_start_time_too_near_is_said_before_it_and_moved_for_every_camera(
     monkeypatch.setattr(start, "ROUND_TRIPS", 0)
     monkeypatch.setattr(start, "MIN_LEAD_S", 0.05)
     monkeypatch.setattr(start, "NOTICE_ROUND_TRIPS", 200)
-    config = colony_config(cameras=3, framerate=60)
-    with Conductor(config_file=config, acquisition_name="arm__moved") as conductor:
-        conductor.start_acquisition()
-        outcome = conductor.start_outcome
-        assert outcome is not None
-        summaries = conductor.stop_acquisition()
+    outcome, summaries, _ = record_once(colony_config(cameras=3, framerate=60), "arm__moved")
     assert 1 <= outcome.reschedules <= start.MAX_RESCHEDULES
     assert outcome.late_us == {}  # moved, not started late
     assert all(abs(t - outcome.start_at_us) <= start.LATE_US for t in outcome.began_us.values())
@@ -81,12 +81,7 @@ def test_a_camera_that_cannot_make_a_start_that_can_no_longer_move_starts_at_onc
     monkeypatch.setattr(start, "ROUND_TRIPS", 0)
     monkeypatch.setattr(start, "MIN_LEAD_S", 0.0)
     monkeypatch.setattr(start, "MAX_RESCHEDULES", 0)
-    config = colony_config(cameras=2, framerate=60)
-    with Conductor(config_file=config, acquisition_name="arm__late") as conductor:
-        conductor.start_acquisition()
-        outcome = conductor.start_outcome
-        assert outcome is not None
-        summaries = conductor.stop_acquisition()
+    outcome, summaries, _ = record_once(colony_config(cameras=2, framerate=60), "arm__late")
     assert outcome.reschedules == 0 and outcome.late_us  # recording, late, and said
     assert all(delay > start.LATE_US for delay in outcome.late_us.values())
     assert all(s["frames"] > 0 for s in summaries.values())
