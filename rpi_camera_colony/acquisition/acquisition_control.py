@@ -76,6 +76,21 @@ class _HeldStart(NamedTuple):
     deadline: float  #: time.monotonic() at which it begins even without the mapping
 
 
+def _until(start_at: Optional[int]) -> float:
+    """Seconds until a start time (conductor clock, µs; this machine's wall clock stands in for it), 0 if passed."""
+    return 0.0 if start_at is None else max(0.0, (start_at - conductor_now_us()) / 1e6)
+
+
+def _held_until(start_at: int) -> float:
+    """How long (``time.monotonic()``) a start is held for the clock mapping: until just before its time."""
+    return time.monotonic() + max(0.0, _until(start_at) - 0.05)
+
+
+def _first_frame_due(start_at: Optional[int]) -> float:
+    """When (``time.monotonic()``) a start that has no first frame yet has failed."""
+    return time.monotonic() + _until(start_at) + FIRST_FRAME_TIMEOUT
+
+
 class PiAcquisitionControl:
     """The agent of one camera: a camera state machine (:attr:`agent`) served over the network.
 
@@ -560,8 +575,7 @@ class PiAcquisitionControl:
             return
         if start_at is not None and self.clock_sync.estimator.model is None:
             # A scheduled start needs the clock mapping: hold it until the first burst is done (or time is up).
-            deadline = time.monotonic() + max(0.0, (start_at - conductor_now_us()) / 1e6 - 0.05)
-            self._deferred_start = _HeldStart(request_id, args, start_at, deadline)
+            self._deferred_start = _HeldStart(request_id, args, start_at, _held_until(start_at))
             return
         self._start_margin_us = None
         if start_at is not None and self.agent.state == "armed" and self._too_near(request_id, args, start_at):
@@ -592,8 +606,7 @@ class PiAcquisitionControl:
         takes its place (answered at the first frame)."""
         held = self._deferred_start
         if held is not None:
-            deadline = time.monotonic() + max(0.0, (start_at - conductor_now_us()) / 1e6 - 0.05)
-            self._deferred_start = _HeldStart(request_id, held.args, start_at, deadline)
+            self._deferred_start = _HeldStart(request_id, held.args, start_at, _held_until(start_at))
             previous = held.request_id
         else:
             assert self._pending_start is not None
@@ -601,8 +614,7 @@ class PiAcquisitionControl:
                 return
             self.agent.reschedule(start_at)
             previous = self._pending_start[0]
-            wait = max(0.0, (start_at - conductor_now_us()) / 1e6)
-            self._pending_start = (request_id, time.monotonic() + wait + FIRST_FRAME_TIMEOUT)
+            self._pending_start = (request_id, _first_frame_due(start_at))
         logger.info("start moved to %d (conductor clock, µs)", start_at)
         self._reply(
             previous, ok=False, error="rescheduled: a later start replaces this one", data={"rescheduled": True}
@@ -610,8 +622,7 @@ class PiAcquisitionControl:
 
     def _begin(self, request_id: str, args: dict[str, Any], start_at: Optional[int]) -> None:
         self.agent.start(**command_args.start_names(args), start_at_us=start_at)
-        wait = 0.0 if start_at is None else max(0.0, (start_at - conductor_now_us()) / 1e6)
-        self._pending_start = (request_id, time.monotonic() + wait + FIRST_FRAME_TIMEOUT)
+        self._pending_start = (request_id, _first_frame_due(start_at))
 
     def _run_deferred_start(self) -> None:
         if self._deferred_start is None:
