@@ -200,12 +200,7 @@ class Recording:
             if self.files is not None:
                 self._write_metadata()
         except (OSError, BackendError) as err:
-            self.camera.stop()
-            self._close_files()
-            self._remove_files()  # nothing was recorded: no trace of a recording that never began
-            self.status = "failed"
-            self.stop_reason = f"error: {err}"
-            raise RecordingError(str(err)) from err
+            self._failed_to_start(err, began=False)
 
     def begin(self, start_at_us: Optional[int] = None) -> None:
         """Start the armed camera; its first frame is taken at ``start_at_us`` (conductor clock), or at once.
@@ -225,8 +220,7 @@ class Recording:
             self.ttl.watch(self._on_edge if self.settings.ttl_in_pin >= 0 else None)
             self._write_metadata(durable=False)  # the start is still ahead: not held up by the disk
         except (OSError, BackendError) as err:
-            self.camera.stop()
-            self._failed_to_start(err)
+            self._failed_to_start(err, began=True)
 
     def _schedule(self, start_at_us: Optional[int]) -> Optional[int]:
         """Note when the recording begins (max_acquisition_time counts from its first frame); the start time on the
@@ -280,11 +274,16 @@ class Recording:
         with contextlib.suppress(OSError):  # not empty: other cameras' files are in it
             self.files.folder.rmdir()
 
-    def _failed_to_start(self, err: BaseException) -> NoReturn:
+    def _failed_to_start(self, err: BaseException, *, began: bool) -> NoReturn:
+        """Stop the camera and close the files after a failed arm or begin; a recording that never began leaves no
+        file, one that began keeps its metadata saying why it failed."""
+        self.camera.stop()
         self.status = "failed"
         self.stop_reason = f"error: {err}"
         self._close_files()
-        if self.files is not None and self.files.metadata.parent.is_dir():
+        if not began:
+            self._remove_files()
+        elif self.files is not None and self.files.metadata.parent.is_dir():
             self._write_metadata()
         raise RecordingError(str(err)) from err
 
