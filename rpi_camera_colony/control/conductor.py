@@ -702,10 +702,7 @@ class Conductor:
         Raises:
             ColonyCommandError: naming each failed camera.
         """
-        replies, failures = self._group(command, statuses).settle()
-        if failures:
-            raise ColonyCommandError(command, failures)
-        return replies
+        return self._group(command, statuses).settled()
 
     def __repr__(self) -> str:
         return f"<Conductor {self.acquisition_name!r}: {len(self.controllers)} camera(s), acquiring={self.acquiring}>"

@@ -27,7 +27,7 @@ from rpi_camera_colony.config.settings import ColonySettings
 from rpi_camera_colony.control.camera import CameraStatus
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
-from rpi_camera_colony.exc import ColonyCommandError, ConfigError, ProtocolError
+from rpi_camera_colony.exc import ConfigError, ProtocolError
 from rpi_camera_colony.protocol import COMMANDS, Reply
 
 logger = logging.getLogger(__name__)
@@ -242,10 +242,7 @@ class RemoteAcquisitionControl:
         return self.conductor.status()[self.instance_name]
 
     def _settle(self, command: str, status: CommandStatus) -> Reply:
-        replies, failures = StatusGroup(command, {self.instance_name: status}).settle()
-        if failures:
-            raise ColonyCommandError(command, failures)
-        return replies[self.instance_name]
+        return StatusGroup(command, {self.instance_name: status}).settled()[self.instance_name]
 
     def close(self) -> None:
         """Same as :meth:`cleanup`."""

@@ -114,9 +114,7 @@ class ColonyStart:
             ColonyCommandError: naming each camera that did not answer.
         """
         statuses = {name: link.send("ping", timeout=self.command_timeout) for name, link in self.links.items()}
-        _, failures = StatusGroup("ping", statuses).settle()
-        if failures:
-            raise ColonyCommandError("ping", failures)
+        StatusGroup("ping", statuses).settled()
         return max((status.round_trip or 0.0) for status in statuses.values())
 
     def start(self, armed: Mapping[str, Reply]) -> StartOutcome:

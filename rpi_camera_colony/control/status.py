@@ -224,6 +224,18 @@ class StatusGroup:
         replies = {name: status.wait(0) for name, status in self.statuses.items() if name not in failures}
         return replies, failures
 
+    def settled(self, timeout: Optional[float] = None) -> dict[str, Reply]:
+        """Wait until every camera has finished (each up to its own deadline); every reply.
+
+        Raises:
+            ColonyCommandError: naming each camera that failed.
+            WaitTimeout: if ``timeout`` ended first; the commands go on.
+        """
+        replies, failures = self.settle(timeout)
+        if failures:
+            raise ColonyCommandError(self.command, failures)
+        return replies
+
     def __and__(self, other: CommandStatus | StatusGroup) -> StatusGroup:
         extra = {other.camera: other} if isinstance(other, CommandStatus) else dict(other.statuses)
         return StatusGroup(self.command, {**self.statuses, **extra})
