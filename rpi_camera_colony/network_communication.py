@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Optional, Union, cast
+from typing import Any, Optional, Union
 
 import zmq
 
@@ -170,11 +170,6 @@ class CurveClient:
         sock.curve_secretkey = self.secret
         sock.curve_publickey = self.public
         sock.curve_serverkey = self.server
-
-
-def readable(sock: zmq.Socket[bytes]) -> bool:
-    """Whether a message is waiting on ``sock`` (asking is cheaper than the ``zmq.Again`` a receive would raise)."""
-    return bool(cast(int, sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN)
 
 
 def configure_socket(sock: zmq.Socket[bytes], *, address: str = "", heartbeat: bool = False) -> None:
@@ -610,8 +605,6 @@ class ControlServer:
         Raises:
             zmq.Again: if no message is waiting.
         """
-        if not readable(sock):
-            raise zmq.Again()
         if self._curve is None:
             return sock.recv_multipart(zmq.NOBLOCK), None
         parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
