@@ -123,3 +123,17 @@ def test_agents_load_their_encoder_before_they_say_hello(colony_config: Callable
             assert command[command.index(b"--preload-backends") + 1 :][:2] == [b"simulated", b"simulated"], name
             maps = Path(f"/proc/{status.pid}/maps").read_text()
             assert "libx264" in maps and "libavcodec" in maps, name
+
+
+def test_a_start_for_a_camera_no_longer_armed_says_why(colony_config: Callable[..., Path]) -> None:
+    """A start that follows a failed one (as a start moved later can) names the camera's state and its error."""
+    config = colony_config(cameras=1, per_camera={"cam0": {"sim_fault": "fail_at_start"}})
+    with Conductor(config_file=config, acquisition_name="arm__failed") as conductor:
+        link = conductor.controllers["cam0"]
+        link.send(
+            "arm", {"acquisition_name": "arm__failed", "acquisition_time": "x", "acquisition_group": "arm"}
+        ).wait()
+        with pytest.raises(CameraError, match="simulated camera failure at start"):
+            link.send("start", {"start_at_us": conductor_now_us() + 300_000}, timeout=30).wait()
+        with pytest.raises(CameraError, match=r"not armed: error \(.*simulated camera failure at start"):
+            link.send("start", {"start_at_us": conductor_now_us() + 300_000}, timeout=30).wait()

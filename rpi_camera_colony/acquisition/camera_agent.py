@@ -342,8 +342,9 @@ class CameraAgent:
             RecordingError: see :meth:`arm`; or the camera fails to start.
         """
         if self.state != "armed":
-            if acquisition_name is None:
-                raise RecordingError("start needs an acquisition_name (or an arm before it)")
+            if not acquisition_name:  # a start for an armed recording (e.g. a start moved later) finds none
+                why = f" ({self.error})" if self.state == "error" and self.error else ""
+                raise RecordingError(f"not armed: {self.state}{why}; a start needs an arm or an acquisition_name")
             self.arm(
                 acquisition_name=acquisition_name,
                 acquisition_time=acquisition_time,

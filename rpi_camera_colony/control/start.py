@@ -28,7 +28,7 @@ from typing import Any, Optional
 from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.control.camera import CameraLink
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
-from rpi_camera_colony.exc import ColonyCommandError
+from rpi_camera_colony.exc import CameraError, ColonyCommandError
 from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT, Reply
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ class ColonyStart:
         lead = max(self.start_delay, ROUND_TRIPS * worst + camera_lead, MIN_LEAD_S)
         notice = {"notice_us": round(NOTICE_ROUND_TRIPS * worst * 1e6)}
         start_at, statuses = self._send_start(lead, notice)
+        earlier: list[dict[str, CommandStatus]] = []  # the starts a move or a late start replaced
         moves = 0
         while True:
             try:
@@ -137,7 +138,7 @@ class ColonyStart:
                 too_near = self._too_near(statuses)
                 if not too_near:
                     replies, failures = StatusGroup("start", statuses).settle()  # the error names all that failed
-                    raise ColonyCommandError("start", failures) from None
+                    raise ColonyCommandError("start", _first_causes(failures, earlier)) from None
                 needed = max(too_near.values())
                 time_left = (start_at - conductor_now_us()) / 1e6
                 # Moving the start must reach every camera before the time: with half the lead (and two round
@@ -149,6 +150,7 @@ class ColonyStart:
                         "%s cannot make the start time (needs %.1f ms): moving the start %.0f ms ahead for every "
                         "camera", ", ".join(sorted(too_near)), needed * 1e3, lead * 1e3,
                     )  # fmt: skip
+                    earlier.append(statuses)
                     start_at, statuses = self._send_start(lead, notice)
                     continue
                 # Too late to move every camera (some may have begun): these start at once, late, and it is said.
@@ -158,6 +160,7 @@ class ColonyStart:
                     "it" if len(too_near) == 1 else "them",
                 )
                 timeout = self.command_timeout + FIRST_FRAME_TIMEOUT
+                earlier.append(dict(statuses))
                 for name in too_near:
                     statuses[name] = self.links[name].send("start", {}, timeout)
                 continue
@@ -184,6 +187,21 @@ class ColonyStart:
             if status.reply is not None and status.reply.data.get("too_near")
         }
         return near if len(near) == len(failed) else {}
+
+
+def _first_causes(failures: dict[str, CameraError], earlier: list[dict[str, CommandStatus]]) -> dict[str, CameraError]:
+    """Each failed camera's first real error: a camera whose start failed while the start was being moved (its
+    answer still on the way) fails the later start only because it is no longer armed, which says less."""
+    causes = dict(failures)
+    for name in failures:
+        for statuses in earlier:
+            status = statuses.get(name)
+            reply = None if status is None else status.reply
+            moved = reply is not None and (reply.data.get("too_near") or reply.data.get("rescheduled"))
+            if status is not None and status.error is not None and not moved:
+                causes[name] = status.error
+                break
+    return causes
 
 
 def _start_lead_s(reply: Reply) -> float:
