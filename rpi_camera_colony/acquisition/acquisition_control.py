@@ -621,7 +621,10 @@ class PiAcquisitionControl:
         )
 
     def _begin(self, request_id: str, args: dict[str, Any], start_at: Optional[int]) -> None:
-        self.agent.start(**command_args.start_names(args), start_at_us=start_at)
+        names = command_args.start_names(args)
+        if "acquisition_name" not in args:  # a start for the armed recording: it was named when armed
+            names["acquisition_name"] = None
+        self.agent.start(**names, start_at_us=start_at)
         self._pending_start = (request_id, _first_frame_due(start_at))
 
     def _run_deferred_start(self) -> None:

@@ -342,7 +342,7 @@ class CameraAgent:
             RecordingError: see :meth:`arm`; or the camera fails to start.
         """
         if self.state != "armed":
-            if not acquisition_name:  # a start for an armed recording (e.g. a start moved later) finds none
+            if acquisition_name is None:  # a start for an armed recording (e.g. a start moved later) finds none
                 why = f" ({self.error})" if self.state == "error" and self.error else ""
                 raise RecordingError(f"not armed: {self.state}{why}; a start needs an arm or an acquisition_name")
             self.arm(
