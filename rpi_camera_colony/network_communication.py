@@ -17,7 +17,6 @@ import contextlib
 import ipaddress
 import logging
 import os
-import queue
 import threading
 import time
 from collections import deque
@@ -183,6 +182,51 @@ def configure_socket(sock: zmq.Socket[bytes], *, address: str = "", heartbeat: b
         sock.setsockopt(zmq.IPV6, 1)
 
 
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+
+
+def message_waiting(sock: zmq.Socket[bytes]) -> bool:
+    """Whether a message waits on ``sock``: its EVENTS, read with plain numbers (pyzmq's flag enums cost more than
+    the read itself on the command path). A socket polled by its descriptor is read while this is true."""
+    return bool(sock.getsockopt(_EVENTS) & _POLLIN)  # type: ignore[operator]  # an int for EVENTS
+
+
+def socket_fd(sock: zmq.Socket[bytes]) -> int:
+    """The descriptor that signals a change on ``sock`` (for a poll beside other descriptors)."""
+    return int(sock.getsockopt(zmq.FD))
+
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_MORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
+
+
+def receive_frames(sock: zmq.Socket[bytes]) -> list[zmq.Frame]:
+    """The frames of the message waiting on ``sock`` (as pyzmq's ``recv_multipart(NOBLOCK, copy=False)``, with
+    less work per frame).
+
+    Raises:
+        zmq.Again: if no message is waiting.
+    """
+    frame = sock.recv(_NOBLOCK, copy=False)
+    frames = [frame]
+    while frame.more:
+        frame = sock.recv(_NOBLOCK, copy=False)
+        frames.append(frame)
+    return frames
+
+
+def send_frames(sock: zmq.Socket[bytes], *frames: bytes) -> None:
+    """Send one message of these frames without blocking (as ``send_multipart(frames, NOBLOCK)``, with less work).
+
+    Raises:
+        zmq.ZMQError: if it cannot be sent now (zmq.Again), or, on a ROUTER, the peer is not connected.
+    """
+    for frame in frames[:-1]:
+        sock.send(frame, _MORE_NOBLOCK)
+    sock.send(frames[-1], _NOBLOCK)
+
+
 class Waker:
     """Wake a poll loop from any thread: the loop polls :attr:`fd` (a zmq.Poller takes it beside its sockets), other
     threads call :meth:`wake`. A pipe, not a ZeroMQ socket: a poll over a plain descriptor costs no extra system
@@ -279,9 +323,7 @@ def record_to_dict(record: logging.LogRecord, instance: str) -> dict[str, Any]:
 class QueueLogHandler(logging.Handler):
     """Put formatted log records on a queue and wake the loop that forwards them."""
 
-    def __init__(
-        self, instance: str, records: queue.Queue[dict[str, Any]], waker: Waker, level: int = logging.DEBUG
-    ) -> None:
+    def __init__(self, instance: str, records: deque[dict[str, Any]], waker: Waker, level: int = logging.DEBUG) -> None:
         super().__init__(level)
         self._instance = instance
         self._records = records
@@ -289,7 +331,7 @@ class QueueLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._records.put_nowait(record_to_dict(record, self._instance))
+            self._records.append(record_to_dict(record, self._instance))  # a deque: safe from any thread
             self._waker.wake()
         except Exception:  # logging must never raise into the code that logs
             self.handleError(record)
@@ -315,7 +357,7 @@ class LogForwarder:
         backlog: int = 10_000,
         curve: Optional[CurveClient] = None,
     ) -> None:
-        self._records: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._records: deque[dict[str, Any]] = deque(maxlen=backlog)
         self._backlog: deque[dict[str, Any]] = deque(maxlen=backlog)
         self._socket: zmq.Socket[bytes] = context.socket(zmq.PUSH)
         configure_socket(self._socket, address=address)
@@ -334,13 +376,10 @@ class LogForwarder:
 
     def forward(self) -> None:
         """Send what is queued (call from the thread that owns the socket)."""
-        if not self._backlog and self._records.empty():
+        if not self._backlog and not self._records:
             return
-        while True:
-            try:
-                self._backlog.append(self._records.get_nowait())
-            except queue.Empty:
-                break
+        while self._records:
+            self._backlog.append(self._records.popleft())
         while self._backlog:
             try:
                 self._socket.send_multipart(protocol.encode_log(self._backlog[0]), zmq.NOBLOCK)
@@ -452,7 +491,8 @@ class ControlServer:
         self._on_undeliverable = on_undeliverable
         self._tick_interval = tick_interval
         self._context: zmq.Context[Any] = zmq.Context()
-        self._outbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._router_lock = threading.Lock()  #: the ROUTER is used by the network thread and by senders
+        self._sockets_closed = False
         self._stop = threading.Event()
         self._error: Optional[BaseException] = None
         self._limiter = LogLimiter(logger)
@@ -517,19 +557,45 @@ class ControlServer:
             raise ColonyError(f"cannot listen on {section} {address}:{port}: {reason}; {hint}") from None
 
     def send(self, instance: str, message: dict[str, Any]) -> None:
-        """Queue a message for an agent (thread-safe).
+        """Send a message to an agent, from any thread: the ROUTER is used under a lock, so a command leaves at once
+        (no hand-over to the network thread). A message that cannot be handed to the agent (not connected, or its
+        queue full) is reported to ``on_undeliverable`` on the calling thread.
 
         Raises:
             ProtocolError: if the message cannot be encoded.
         """
-        data = protocol.encode(message)
-        self._outbox.put((instance, data))
-        if self._outbox.qsize() == 1:  # else the I/O thread was woken for an earlier one and takes this one too
-            self._waker.wake()
+        self._send_data(instance.encode(), protocol.encode(message))
+
+    def _send_data(self, identity: bytes, data: bytes) -> None:
+        failure: Optional[str] = None
+        with self._router_lock:
+            if self._sockets_closed:
+                failure = "the conductor's network thread has stopped"
+            else:
+                try:
+                    send_frames(self._router, identity, data)
+                except zmq.ZMQError as err:
+                    # ROUTER_MANDATORY: the agent is not connected (EHOSTUNREACH) or its queue is full (EAGAIN).
+                    failure = err.strerror
+                # Any use of the socket may take the signal of a message that arrived meanwhile off its descriptor,
+                # which the network thread waits on: then that thread is woken to receive it.
+                arrived = message_waiting(self._router)
+        if failure is None:
+            if arrived:
+                self._waker.wake()
+            return
+        request_id = protocol.peek_id(data)
+        if request_id is None:
+            logger.debug("could not send to %r: %s", identity, failure)
+        else:
+            self._on_undeliverable(identity.decode("utf-8", "replace"), request_id, failure)
 
     def _run(self) -> None:
+        # The ROUTER is polled by its descriptor (other threads send on it under the lock, which a poll of the socket
+        # itself would not allow); the descriptor only signals a change, so the socket is read until it is empty.
         poller = zmq.Poller()
-        poller.register(self._router, zmq.POLLIN)
+        router_fd = socket_fd(self._router)
+        poller.register(router_fd, zmq.POLLIN)
         poller.register(self._logs, zmq.POLLIN)
         poller.register(self._waker.fd, zmq.POLLIN)
         next_tick = time.monotonic()
@@ -539,9 +605,7 @@ class ControlServer:
                 events = dict(poller.poll(timeout_ms))
                 if self._waker.fd in events:
                     self._waker.drain()
-                self._send_outbox()
-                if self._router in events:
-                    self._receive_control()
+                self._receive_control()
                 if self._logs in events:
                     self._receive_logs()
                 now = time.monotonic()
@@ -554,24 +618,15 @@ class ControlServer:
         finally:
             self._close_sockets()
 
-    def _send_outbox(self) -> None:
-        while not self._outbox.empty():
-            try:
-                instance, data = self._outbox.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                self._router.send_multipart([instance.encode(), data], zmq.NOBLOCK)
-            except zmq.ZMQError as err:
-                # ROUTER_MANDATORY: the agent is not connected (EHOSTUNREACH) or its queue is full (EAGAIN).
-                self._on_undeliverable(instance, protocol.peek_id(data), err.strerror)
-
     def _receive_control(self) -> None:
         while True:
-            try:
-                frames, owner = self._receive(self._router)
-            except zmq.Again:
-                return
+            with self._router_lock:
+                if self._sockets_closed or not message_waiting(self._router):
+                    return
+                try:
+                    frames, owner = self._receive(self._router)
+                except zmq.Again:
+                    return
             if not self._named_by_key(owner, frames[0].decode("utf-8", "replace")):
                 continue
             if len(frames) != 2:
@@ -605,9 +660,9 @@ class ControlServer:
         Raises:
             zmq.Again: if no message is waiting.
         """
+        parts = receive_frames(sock)
         if self._curve is None:
-            return sock.recv_multipart(zmq.NOBLOCK), None
-        parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            return [part.bytes for part in parts], None
         try:
             owner = parts[-1].get("User-Id")
         except zmq.ZMQError:
@@ -623,10 +678,8 @@ class ControlServer:
         return False
 
     def _router_send(self, identity: bytes, message: dict[str, Any]) -> None:
-        try:
-            self._router.send_multipart([identity, protocol.encode(message)], zmq.NOBLOCK)
-        except zmq.ZMQError as err:
-            logger.debug("could not answer %r: %s", identity, err)
+        """Answer a peer from the network thread (an error, a clock reply)."""
+        self._send_data(identity, protocol.encode(message))
 
     def _receive_logs(self) -> None:
         while True:
@@ -678,8 +731,10 @@ class ControlServer:
             self._thread.join(timeout=5)
 
     def _close_sockets(self) -> None:
-        for sock in (self._router, self._logs):
-            sock.close(0)
+        with self._router_lock:
+            self._sockets_closed = True
+            for sock in (self._router, self._logs):
+                sock.close(0)
         self._waker.close()
         if self._curve is not None:
             self._curve.stop()

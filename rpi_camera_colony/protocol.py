@@ -18,21 +18,19 @@ deeper than :data:`MAX_DEPTH`, with integers outside 64 bits or non-finite numbe
 
 from __future__ import annotations
 
-import json
-import math
-import uuid
+import itertools
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from rpi_camera_colony import wire_json
 from rpi_camera_colony.exc import ProtocolError
+from rpi_camera_colony.wire_json import INT_RANGE as INT_RANGE
+from rpi_camera_colony.wire_json import MAX_DEPTH as MAX_DEPTH
+from rpi_camera_colony.wire_json import MAX_INT_DIGITS as MAX_INT_DIGITS
+from rpi_camera_colony.wire_json import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
 
 PROTOCOL_VERSION = 1
-MAX_MESSAGE_BYTES = 1 << 20
-#: Deepest nesting of objects and arrays a message may have (ours have 4 at most).
-MAX_DEPTH = 16
-#: Integers must fit in 64 bits (the largest we send are microsecond times, about 2**51).
-MAX_INT_DIGITS = 19
-INT_RANGE = (-(1 << 63), (1 << 63) - 1)
 #: How long an agent waits for its first frame after the start time before it answers 'start' with an error.
 FIRST_FRAME_TIMEOUT = 10.0
 #: Longest message id accepted (ours are 32 hex digits).
@@ -62,8 +60,23 @@ MESSAGE_TYPES = frozenset(
 )
 
 
+_id_prefix = os.urandom(8).hex()
+_id_count = itertools.count()
+
+
+def _new_prefix() -> None:
+    global _id_prefix
+    _id_prefix = os.urandom(8).hex()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_new_prefix)
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """A message id, unique to this run of this process: a random prefix and a count (no system call per message,
+    as a uuid4 would make)."""
+    return f"{_id_prefix}{next(_id_count):x}"
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -73,46 +86,12 @@ def encode(message: dict[str, Any]) -> bytes:
         ProtocolError: if it is not JSON-serialisable or is larger than :data:`MAX_MESSAGE_BYTES`.
     """
     try:
-        data = json.dumps({"v": PROTOCOL_VERSION, **message}, separators=(",", ":"), allow_nan=False).encode()
+        data = wire_json.dumps({"v": PROTOCOL_VERSION, **message})
     except (TypeError, ValueError) as err:
         raise ProtocolError(f"message cannot be sent as JSON: {err}") from None
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(data)} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes")
     return data
-
-
-def _parse_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise ProtocolError(f"an integer of {len(text)} digits is outside the 64-bit range")
-    value = int(text)
-    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
-        raise ProtocolError(f"integer {value} is outside the 64-bit range")
-    return value
-
-
-def _parse_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ProtocolError(f"number {text[:40]} is too large")
-    return value
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ProtocolError(f"{name} is not a JSON number")
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of objects and arrays (iterative: a hostile message cannot exhaust the stack here)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, level)
-            if deepest > MAX_DEPTH:
-                return deepest
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 def parse_json(data: bytes, what: str = "message") -> Any:
@@ -121,24 +100,7 @@ def parse_json(data: bytes, what: str = "message") -> Any:
     Raises:
         ProtocolError: saying what is wrong.
     """
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"{what} of {len(data)} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolError(f"{what} is not UTF-8 text") from None
-    try:
-        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
-    except ProtocolError as err:
-        raise ProtocolError(f"{what}: {err}") from None
-    except RecursionError:
-        raise ProtocolError(f"{what} is nested more than {MAX_DEPTH} levels deep") from None
-    except (ValueError, MemoryError, TypeError) as err:  # JSONDecodeError is a ValueError
-        raise ProtocolError(f"{what} is not valid JSON: {str(err)[:200]}") from None
-    # No deeper than its count of opening brackets: most messages have too few to need the walk.
-    if data.count(b"{") + data.count(b"[") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
-        raise ProtocolError(f"{what} is nested more than {MAX_DEPTH} levels deep")
-    return value
+    return wire_json.loads(data, what)
 
 
 def decode(data: bytes) -> dict[str, Any]:
@@ -350,10 +312,10 @@ class Reply:
 def encode_log(record: dict[str, Any]) -> list[bytes]:
     """Frames for one log record on the log socket: topic ``instance.LEVEL`` (as the original) and JSON payload."""
     topic = f"{record.get('instance', '')}.{record.get('level', 'INFO')}".encode()
-    payload = json.dumps({"v": PROTOCOL_VERSION, **record}, separators=(",", ":"), default=str).encode()
+    payload = wire_json.dumps({"v": PROTOCOL_VERSION, **record}, default=str)
     if len(payload) > MAX_MESSAGE_BYTES:
         record = {**record, "msg": str(record.get("msg", ""))[: MAX_MESSAGE_BYTES // 2] + " [truncated]"}
-        payload = json.dumps({"v": PROTOCOL_VERSION, **record}, separators=(",", ":"), default=str).encode()
+        payload = wire_json.dumps({"v": PROTOCOL_VERSION, **record}, default=str)
     return [topic, payload]
 
 
@@ -406,7 +368,7 @@ class PreviewFrame:
 
 def encode_preview(frame: PreviewFrame) -> list[bytes]:
     """Frames for one preview image on the log socket: topic, JSON header, JPEG."""
-    return [PREVIEW_TOPIC, json.dumps(frame.header(), separators=(",", ":")).encode(), frame.jpeg]
+    return [PREVIEW_TOPIC, wire_json.dumps(frame.header()), frame.jpeg]
 
 
 def decode_preview(frames: list[bytes]) -> PreviewFrame:

@@ -51,6 +51,10 @@ from rpi_camera_colony.network_communication import (
     Waker,
     configure_socket,
     endpoint,
+    message_waiting,
+    receive_frames,
+    send_frames,
+    socket_fd,
 )
 from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT
 
@@ -198,6 +202,7 @@ class PiAcquisitionControl:
         self._control_endpoint = endpoint(control_address, control_port)
         self._control_address = control_address
         self._dealer = self._new_dealer()
+        self._dealer_fd: int = socket_fd(self._dealer)
         self._poller: Optional[zmq.Poller] = None
         self._last_heard = time.monotonic()
         self._thread: Optional[threading.Thread] = None
@@ -284,11 +289,12 @@ class PiAcquisitionControl:
         logger.warning("no word from the conductor for %.0f s: reconnecting", now - self._last_heard)
         self._last_heard = now
         if self._poller is not None:
-            self._poller.unregister(self._dealer)
+            self._poller.unregister(self._dealer_fd)
         self._dealer.close(0)
         self._dealer = self._new_dealer()
+        self._dealer_fd = socket_fd(self._dealer)
         if self._poller is not None:
-            self._poller.register(self._dealer, zmq.POLLIN)
+            self._poller.register(self._dealer_fd, zmq.POLLIN)
         self._send(self._hello())
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -300,8 +306,10 @@ class PiAcquisitionControl:
             exit_after_recording: also end when the recording running now ends (stopped, failed or at
                 max_acquisition_time): an agent recording on its own (``rcc_acquisition --auto-start``).
         """
+        # The socket is polled by its descriptor, which signals a change only: a message waiting is seen in the
+        # socket's EVENTS, checked before each wait (a send may have taken the signal of a message that came).
         poller = self._poller = zmq.Poller()
-        poller.register(self._dealer, zmq.POLLIN)
+        poller.register(self._dealer_fd, zmq.POLLIN)
         poller.register(self._waker.fd, zmq.POLLIN)
         logger.debug("loaded before the hello: %s", "; ".join(self.agent.preload(*self._preload)))
         self._send(self._hello())
@@ -312,12 +320,12 @@ class PiAcquisitionControl:
                 # the link's silence limit) is checked when its time comes; a command or a camera event is handled
                 # as it arrives, with only the cheap checks that may follow from it (the command path stays short).
                 deadline = min([next_heartbeat, self.clock_sync.due(), self._link_deadline(), *self._deadlines()])
-                events = dict(poller.poll(max(0, int((deadline - time.monotonic()) * 1000))))
+                waiting = message_waiting(self._dealer)
+                events = dict(poller.poll(0 if waiting else max(0, int((deadline - time.monotonic()) * 1000))))
                 if self._waker.fd in events:
                     self._waker.drain()
                     self._handle_camera_events()
-                if self._dealer in events:
-                    self._receive_commands()
+                self._receive_commands()
                 now = time.monotonic()
                 if now >= deadline:
                     self._check_deadlines()
@@ -451,14 +459,14 @@ class PiAcquisitionControl:
     # -- commands ---------------------------------------------------------------------------------------------
 
     def _receive_commands(self) -> None:
-        while True:
+        while message_waiting(self._dealer):
             try:
-                frames = self._dealer.recv_multipart(zmq.NOBLOCK)
+                frames = receive_frames(self._dealer)
             except zmq.Again:
                 return
             received_us = self.agent.clock.now_us()
             self._last_heard = time.monotonic()
-            data = frames[-1]
+            data = frames[-1].bytes
             try:
                 message = protocol.decode(data)
             except ProtocolError as err:
@@ -724,7 +732,7 @@ class PiAcquisitionControl:
 
     def _send(self, message: dict[str, Any]) -> None:
         try:
-            self._dealer.send(protocol.encode(message), zmq.NOBLOCK)
+            send_frames(self._dealer, protocol.encode(message))
         except zmq.Again:
             logger.debug("conductor not reachable; %s not sent", message.get("type"))
         except ProtocolError as err:

@@ -45,6 +45,7 @@ class AgentLinks:
         self.server: Optional[ControlServer] = None
         self.closing = False
         self._lock = threading.Condition()
+        self._pending_lock = threading.Lock()  # a plain lock: taken twice for every command
         self._pending: dict[str, tuple[str, CommandStatus]] = {}
         self._remote_logs: dict[str, deque[dict[str, Any]]] = {}
         self._preview_listeners: list[Callable[[protocol.PreviewFrame], None]] = []
@@ -66,21 +67,19 @@ class AgentLinks:
         if self.server is None or (self.closing and command != "close"):
             status.set_error(CameraNotConnected(camera, "the conductor is not connected"))
             return status
-        with self._lock:
+        with self._pending_lock:
             self._pending[message["id"]] = (camera, status)
         self.server.send(camera, message)
         return status
 
-    def _resolve(self, request_id: str, reply: Optional[Reply] = None, error: Optional[CameraError] = None) -> None:
-        with self._lock:
-            entry = self._pending.pop(request_id, None)
-        if entry is None:
-            return
-        _, status = entry
-        if reply is not None:
-            status.set_reply(reply)
-        elif error is not None:
-            status.set_error(error)
+    def _resolve(self, request_id: str, camera: str, error: CameraError) -> None:
+        """Fail a command sent to ``camera`` (a message naming another camera's command changes nothing)."""
+        with self._pending_lock:
+            entry = self._pending.get(request_id)
+            if entry is None or entry[0] != camera:
+                return
+            del self._pending[request_id]
+        entry[1].set_error(error)
 
     def wait_for_hellos(self, timeout: float, explain_missing: Callable[[str, float], str]) -> None:
         """Return when every camera said hello.
@@ -140,17 +139,21 @@ class AgentLinks:
             if rc.on_heartbeat(protocol.AgentStatus.from_message(message), now):
                 logger.warning("%s: re-attached", instance)
         elif kind == "reply":
-            with self._lock:
+            with self._pending_lock:  # only the camera the command went to can answer it
                 entry = self._pending.get(message["id"])
+                if entry is not None and entry[0] == instance:
+                    del self._pending[message["id"]]
+                else:
+                    entry = None
             if entry is not None:
                 reply = Reply.from_message(instance, entry[1].command, message)
                 rc.on_reply(reply.state, reply.data)
-                self._resolve(message["id"], reply=reply)
+                entry[1].set_reply(reply)
         elif kind == "error":
             request_id = message.get("in_reply_to")
             if isinstance(request_id, str) and request_id:
                 refused = CameraError(instance, f"agent refused the message: {message.get('error')}")
-                self._resolve(request_id, error=refused)
+                self._resolve(request_id, instance, refused)
             else:
                 logger.warning("%s refused a message: %s", instance, message.get("error"))
         else:
@@ -158,7 +161,7 @@ class AgentLinks:
 
     def on_undeliverable(self, instance: str, request_id: Optional[str], reason: str) -> None:
         if request_id:
-            self._resolve(request_id, error=CameraNotConnected(instance, f"agent not connected ({reason})"))
+            self._resolve(request_id, instance, CameraNotConnected(instance, f"agent not connected ({reason})"))
 
     def version_problem(self, hello: dict[str, Any]) -> Optional[str]:
         """A message when the agent runs another rpi_camera_colony version than this conductor."""
@@ -218,18 +221,19 @@ class AgentLinks:
         elif not self.closing or code not in (0, None):
             log = logger.info if code == 0 else logger.error
             log("%s: agent process exited with code %s", instance, code)
-        with self._lock:
+        with self._pending_lock:
             pending = [rid for rid, (cam, _status) in self._pending.items() if cam == instance]
+        with self._lock:
             self._lock.notify_all()
         for rid in pending:
-            self._resolve(rid, error=rc.exit_error())
+            self._resolve(rid, instance, rc.exit_error())
 
     def on_tick(self, now: float) -> None:
         for rc in self.controllers.values():
             problem = rc.check(now)
             if problem:
                 logger.error("%s: %s", rc.name, problem)
-        with self._lock:
+        with self._pending_lock:
             overdue = [rid for rid, (_cam, status) in self._pending.items() if now >= status.deadline]
             expired = [self._pending.pop(rid)[1] for rid in overdue]
         for status in expired:  # each fails with AckTimeout at its own deadline, waited for or not

@@ -31,7 +31,7 @@ class CommandStatus:
         self.sent_at = time.monotonic()  #: when the command was sent (time.monotonic())
         self.deadline = self.sent_at + timeout
         self.finished_at: Optional[float] = None  #: when its reply (or failure) came
-        self._event = threading.Event()
+        self._event: Optional[threading.Event] = None  # made for a caller that waits for this command alone
         self._lock = threading.Lock()
         self._reply: Optional[Reply] = None
         self._error: Optional[CameraError] = None
@@ -39,7 +39,7 @@ class CommandStatus:
 
     @property
     def done(self) -> bool:
-        return self._event.is_set()
+        return self.finished_at is not None
 
     @property
     def reply(self) -> Optional[Reply]:
@@ -58,12 +58,14 @@ class CommandStatus:
 
     def _finish(self, reply: Optional[Reply], error: Optional[CameraError]) -> None:
         with self._lock:
-            if self._event.is_set():
+            if self.finished_at is not None:
                 return
             self._reply, self._error = reply, error
             self.finished_at = time.monotonic()
-            self._event.set()
+            event = self._event
             callbacks, self._callbacks = self._callbacks, []
+        if event is not None:
+            event.set()
         for callback in callbacks:
             self._run(callback)
 
@@ -76,7 +78,7 @@ class CommandStatus:
     def add_callback(self, callback: Callable[[CommandStatus], None]) -> None:
         """Call ``callback(status)`` when the command finishes (at once if it already has), on the finishing thread."""
         with self._lock:
-            if not self._event.is_set():
+            if self.finished_at is None:
                 self._callbacks.append(callback)
                 return
         self._run(callback)
@@ -106,9 +108,13 @@ class CommandStatus:
             CameraError: (or a subclass) if the camera refused or failed the command, or its agent is gone.
         """
         end = None if timeout is None else time.monotonic() + timeout
-        while True:
+        with self._lock:
+            if self.finished_at is None and self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        while event is not None:
             until = self.deadline if end is None else min(end, self.deadline)
-            if self._event.wait(max(0.0, until - time.monotonic())) or self.expire(time.monotonic()):
+            if event.wait(max(0.0, until - time.monotonic())) or self.expire(time.monotonic()):
                 break
             if end is not None and time.monotonic() >= end:
                 raise WaitTimeout(f"{self.camera}: '{self.command}' still running after {timeout:g} s of waiting")
