@@ -203,6 +203,7 @@ class PiAcquisitionControl:
         self._control_address = control_address
         self._dealer = self._new_dealer()
         self._dealer_fd: int = socket_fd(self._dealer)
+        self._sent_unchecked = True  # something was sent since the socket was last looked at (see run())
         self._poller: Optional[zmq.Poller] = None
         self._last_heard = time.monotonic()
         self._thread: Optional[threading.Thread] = None
@@ -307,7 +308,8 @@ class PiAcquisitionControl:
                 max_acquisition_time): an agent recording on its own (``rcc_acquisition --auto-start``).
         """
         # The socket is polled by its descriptor, which signals a change only: a message waiting is seen in the
-        # socket's EVENTS, checked before each wait (a send may have taken the signal of a message that came).
+        # socket's EVENTS, looked at before a wait when something was sent since the last look (a send may have taken
+        # the signal of a message that came meanwhile).
         poller = self._poller = zmq.Poller()
         poller.register(self._dealer_fd, zmq.POLLIN)
         poller.register(self._waker.fd, zmq.POLLIN)
@@ -320,12 +322,13 @@ class PiAcquisitionControl:
                 # the link's silence limit) is checked when its time comes; a command or a camera event is handled
                 # as it arrives, with only the cheap checks that may follow from it (the command path stays short).
                 deadline = min([next_heartbeat, self.clock_sync.due(), self._link_deadline(), *self._deadlines()])
-                waiting = message_waiting(self._dealer)
+                waiting = self._sent_unchecked and self._message_waiting()
                 events = dict(poller.poll(0 if waiting else max(0, int((deadline - time.monotonic()) * 1000))))
                 if self._waker.fd in events:
                     self._waker.drain()
                     self._handle_camera_events()
-                self._receive_commands()
+                if waiting or self._dealer_fd in events:
+                    self._receive_commands()
                 now = time.monotonic()
                 if now >= deadline:
                     self._check_deadlines()
@@ -458,8 +461,15 @@ class PiAcquisitionControl:
 
     # -- commands ---------------------------------------------------------------------------------------------
 
+    def _message_waiting(self) -> bool:
+        self._sent_unchecked = False
+        return message_waiting(self._dealer)
+
     def _receive_commands(self) -> None:
-        while message_waiting(self._dealer):
+        """Read and handle the messages waiting: called when the socket's descriptor signalled or a message was seen
+        waiting. One look at the socket after each message (a system call) tells whether another waits, and also
+        covers the reply just sent (a send may take the descriptor's signal of a message that came meanwhile)."""
+        while True:
             try:
                 frames = receive_frames(self._dealer)
             except zmq.Again:
@@ -473,8 +483,10 @@ class PiAcquisitionControl:
                 if self._limiter.allow("refused message"):
                     logger.warning("refused a message: %s", err)
                 self._send(protocol.error(protocol.peek_id(data), str(err)))
-                continue
-            self._handle(message, received_us)
+            else:
+                self._handle(message, received_us)
+            if not self._message_waiting():
+                return
 
     def _handle(self, message: dict[str, Any], received_us: int) -> None:
         kind = message["type"]
@@ -731,6 +743,7 @@ class PiAcquisitionControl:
         self._send(protocol.reply(request_id, ok=ok, state=self.agent.state, error=error, data=data))
 
     def _send(self, message: dict[str, Any]) -> None:
+        self._sent_unchecked = True
         try:
             send_frames(self._dealer, protocol.encode(message))
         except zmq.Again:
