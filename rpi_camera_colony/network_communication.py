@@ -2,7 +2,8 @@
 
 - :class:`Waker`: lets any thread wake a poll loop that owns sockets (ZeroMQ sockets are not thread-safe).
 - :class:`QueueLogHandler` / :class:`LogForwarder`: an agent's log records, queued from any thread, sent by its loop.
-- :class:`ControlServer`: the conductor's side, one I/O thread owning the ROUTER (control) and PULL (log) sockets.
+- :class:`ControlServer`: the conductor's side: the ROUTER (control) and PULL (log) sockets, one I/O thread that
+  receives on both, and senders on any thread (the ROUTER is used under a lock).
 - CURVE (``[control] curve = True``): :func:`ensure_keys` makes the key pairs, :class:`CurveServer` encrypts the
   conductor's sockets and admits only peers whose public key is in the key folder, each under its own camera's name
   (a peer that presents cam1's key cannot speak as cam0); :class:`CurveClient` is an agent's side.
@@ -451,7 +452,7 @@ PORT_TRIES = 50
 
 
 class ControlServer:
-    """The conductor's sockets and the one thread that owns them.
+    """The conductor's sockets and the thread that receives on them (commands are sent on the caller's thread).
 
     Args:
         control_address, control_port: where the ROUTER binds (port 0 picks a free port).
