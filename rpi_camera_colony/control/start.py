@@ -33,8 +33,10 @@ from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT, Reply
 
 logger = logging.getLogger(__name__)
 
-#: The shortest time (seconds) between sending the start and the start time.
-MIN_LEAD_S = 0.01
+#: The shortest time (seconds) between sending the start and the start time. Round trips measured just before are
+#: short, but a busy machine or network now and then holds one message for some milliseconds (seen: 4 ms on a
+#: 2-core machine running 8 encoders, which a 10 ms lead could not absorb); 50 ms costs a start little.
+MIN_LEAD_S = 0.05
 #: The lead is this many of the slowest round trips measured, plus the largest start lead a camera reported (a
 #: start reaches the last of 32 cameras on a busy 2-core machine up to 5 ping round trips after it was sent).
 ROUND_TRIPS = 10
