@@ -23,6 +23,7 @@ from pathlib import Path
 import zmq
 
 from rpi_camera_colony import protocol
+from rpi_camera_colony.cli_help import positive_int, positive_ints
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.control.status import StatusGroup
 from rpi_camera_colony.testing import write_simulated_config
@@ -101,8 +102,8 @@ def through_conductor(cameras: int, rounds: int, workdir: Path) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cameras", default="8,16,32,64", help="comma-separated camera counts")
-    parser.add_argument("--rounds", type=int, default=200, help="rounds of one ping to every camera")
+    parser.add_argument("--cameras", type=positive_ints, default="8,16,32,64", help="comma-separated camera counts")
+    parser.add_argument("--rounds", type=positive_int, default=200, help="rounds of one ping to every camera")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"ping round trips, {args.rounds} rounds of one message to every camera at once (ms)")
@@ -110,7 +111,7 @@ def main() -> int:
         f"{'cameras':>7} {'conductor p50':>14} {'p99':>7} {'bare echo p50':>14} {'p99':>7} {'ratio p50':>10} {'p99':>6}"
     )
     with tempfile.TemporaryDirectory(prefix="rcc-bench-") as tmp:
-        for cameras in (int(c) for c in args.cameras.split(",")):
+        for cameras in args.cameras:
             ours = percentiles(through_conductor(cameras, args.rounds, Path(tmp)))
             bare = percentiles(bare_echo(cameras, args.rounds))
             print(

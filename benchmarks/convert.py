@@ -27,6 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from rpi_camera_colony.cli_help import positive_int
 from rpi_camera_colony.session.convert import convert_video
 
 FPS = 90
@@ -106,7 +107,7 @@ def pts_us(mp4: Path) -> list[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=45_000)
+    parser.add_argument("--frames", type=positive_int, default=45_000)
     parser.add_argument("--size", default="320x240", help="WIDTHxHEIGHT of the frames")
     args = parser.parse_args()
     ffmpeg = shutil.which("ffmpeg")

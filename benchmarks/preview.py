@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import simplejpeg  # type: ignore[import-untyped]
 
+from rpi_camera_colony.cli_help import positive_float
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.dashboard.session import DashboardSession
 from rpi_camera_colony.mjpeg import read_parts
@@ -105,7 +106,9 @@ def bare_jpeg_cpu(rate: int, seconds: float = 3.0) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of each recording and measurement")
+    parser.add_argument(
+        "--seconds", type=positive_float, default=10.0, help="seconds of each recording and measurement"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:

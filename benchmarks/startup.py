@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from rpi_camera_colony.cli_help import non_negative_float, positive_int, positive_ints
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.testing import write_simulated_config
 
@@ -182,12 +183,15 @@ def drop_test(seconds: float, workdir: Path) -> dict[str, dict[str, float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cameras", default="1,4,8,16,32", help="comma-separated camera counts")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--drop-seconds", type=float, default=60.0, help="0 skips the dropped-frames test")
+    parser.add_argument("--cameras", type=positive_ints, default="1,4,8,16,32", help="comma-separated camera counts")
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--drop-seconds", type=non_negative_float, default=60.0, help="0 skips the dropped-frames test")
     parser.add_argument("--launcher", choices=["local", "ssh"], default="local")
     parser.add_argument(
-        "--start-delay", type=float, default=0.0, help="[control] start_delay: the shortest lead (s); 0: as measured"
+        "--start-delay",
+        type=non_negative_float,
+        default=0.0,
+        help="[control] start_delay: the shortest lead (s); 0: as measured",
     )
     parser.add_argument("--config", type=Path, default=None, help="time this config (used inside the SSH test bed)")
     parser.add_argument("--label", default="", help=argparse.SUPPRESS)
@@ -201,7 +205,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="rcc-bench-") as tmp:
         workdir = Path(tmp)
-        counts = [int(c) for c in args.cameras.split(",")]
+        counts = args.cameras
         delay = f"start_delay {args.start_delay:g} s" if args.start_delay else "start time as measured"
         print(f"startup ({args.launcher} launcher, {delay}): Conductor(...) to all recording, median of {args.repeats}")
         print("floor: as many bare interpreters started at once, importing what an agent loads before its hello")

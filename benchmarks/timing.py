@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rpi_camera_colony.cli_help import positive_float, positive_int
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.session import read_frames, refit_conductor_times
 from rpi_camera_colony.testing import true_conductor_us, wall_minus_monotonic_us, write_simulated_config
@@ -96,8 +97,8 @@ def start_skews(workdir: Path, starts: int) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--starts", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of the offset-estimation recording")
+    parser.add_argument("--starts", type=positive_int, default=20)
+    parser.add_argument("--seconds", type=positive_float, default=5.0, help="length of the offset-estimation recording")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="rcc-timing-") as tmp:

@@ -113,6 +113,8 @@ def test_structural_problems(tmp_path: Path, text: str, fragment: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.config")
+    with pytest.raises(ConfigError, match="is a folder, not a config file"):
+        load_config(tmp_path)
 
 
 def test_misspelt_key_is_an_error_and_other_unknown_keys_are_warned(
