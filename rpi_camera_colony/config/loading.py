@@ -168,7 +168,9 @@ def _read_raw(source: ConfigSource) -> tuple[ConfigObj, str]:
         return ConfigObj(source, configspec=_spec(), encoding="utf-8"), "<lines>"
     path = Path(source).expanduser()
     if path.is_dir():
-        raise ConfigError([f"{path} is a folder, not a config file (give the path of a .config file)"], source=str(path))
+        raise ConfigError(
+            [f"{path} is a folder, not a config file (give the path of a .config file)"], source=str(path)
+        )
     if not path.is_file():
         raise ConfigError(
             [f"config file not found: {path} (give the path of an existing .config file)"], source=str(path)
