@@ -223,8 +223,14 @@ def send_frames(sock: zmq.Socket[bytes], *frames: bytes) -> None:
     Raises:
         zmq.ZMQError: if it cannot be sent now (zmq.Again), or, on a ROUTER, the peer is not connected.
     """
-    for frame in frames[:-1]:
-        sock.send(frame, _MORE_NOBLOCK)
+    if len(frames) > 1:
+        sock.send(frames[0], _MORE_NOBLOCK)  # if this fails, nothing was sent
+        try:
+            for frame in frames[1:-1]:
+                sock.send(frame, _MORE_NOBLOCK)
+        finally:  # once begun, the message is completed even if an exception (e.g. Ctrl-C) came meanwhile: else
+            sock.send(frames[-1], _NOBLOCK)  # the next message's frames would be added to it (another camera's)
+        return
     sock.send(frames[-1], _NOBLOCK)
 
 
@@ -374,6 +380,7 @@ class LogForwarder:
         if self._logger.getEffectiveLevel() > self._handler.level:
             self._logger.setLevel(self._handler.level)
         self._closed = False
+        self.unsendable = 0  #: records dropped because they could not be written as JSON
 
     def forward(self) -> None:
         """Send what is queued (call from the thread that owns the socket)."""
@@ -383,7 +390,14 @@ class LogForwarder:
             self._backlog.append(self._records.popleft())
         while self._backlog:
             try:
-                self._socket.send_multipart(protocol.encode_log(self._backlog[0]), zmq.NOBLOCK)
+                frames = protocol.encode_log(self._backlog[0])
+            except (TypeError, ValueError, RecursionError) as err:  # never stops the loop that forwards
+                self._backlog.popleft()
+                self.unsendable += 1
+                logger.debug("a log record could not be written as JSON: %s", err)
+                continue
+            try:
+                self._socket.send_multipart(frames, zmq.NOBLOCK)
             except zmq.Again:
                 return
             self._backlog.popleft()
@@ -461,7 +475,8 @@ class ControlServer:
         on_log: called on the I/O thread with each log record dict an agent published.
         on_preview: called on the I/O thread with each live preview image an agent sent (on the log socket).
         on_tick: called on the I/O thread at least every ``tick_interval`` seconds with ``time.monotonic()``.
-        on_undeliverable: called on the I/O thread when a message cannot be handed to an agent (not connected).
+        on_undeliverable: called on the sending thread when a message cannot be handed to an agent (not connected,
+            or its queue full).
         curve: encrypt both sockets and admit only known keys, each peer under its own camera's name.
 
     Raises:
@@ -519,6 +534,7 @@ class ControlServer:
             raise
         self.control_address = control_address
         self.log_address = log_address
+        self._router_fd = socket_fd(self._router)
         self._thread = threading.Thread(target=self._run, name="rcc-control-io", daemon=True)
         self._thread.start()
 
@@ -569,9 +585,10 @@ class ControlServer:
 
     def _send_data(self, identity: bytes, data: bytes) -> None:
         failure: Optional[str] = None
+        arrived = False
         with self._router_lock:
             if self._sockets_closed:
-                failure = "the conductor's network thread has stopped"
+                failure = "the conductor has closed its connections"
             else:
                 try:
                     send_frames(self._router, identity, data)
@@ -581,9 +598,9 @@ class ControlServer:
                 # Any use of the socket may take the signal of a message that arrived meanwhile off its descriptor,
                 # which the network thread waits on: then that thread is woken to receive it.
                 arrived = message_waiting(self._router)
+        if arrived:  # also after a failed send, which may have taken the signal all the same
+            self._waker.wake()
         if failure is None:
-            if arrived:
-                self._waker.wake()
             return
         request_id = protocol.peek_id(data)
         if request_id is None:
@@ -595,8 +612,7 @@ class ControlServer:
         # The ROUTER is polled by its descriptor (other threads send on it under the lock, which a poll of the socket
         # itself would not allow); the descriptor only signals a change, so the socket is read until it is empty.
         poller = zmq.Poller()
-        router_fd = socket_fd(self._router)
-        poller.register(router_fd, zmq.POLLIN)
+        poller.register(self._router_fd, zmq.POLLIN)
         poller.register(self._logs, zmq.POLLIN)
         poller.register(self._waker.fd, zmq.POLLIN)
         next_tick = time.monotonic()
@@ -679,8 +695,15 @@ class ControlServer:
         return False
 
     def _router_send(self, identity: bytes, message: dict[str, Any]) -> None:
-        """Answer a peer from the network thread (an error, a clock reply)."""
-        self._send_data(identity, protocol.encode(message))
+        """Answer a peer from the network thread (an error, a clock reply); an answer that cannot be written is
+        logged (rate-limited), never raised into the thread."""
+        try:
+            data = protocol.encode(message)
+        except ProtocolError as err:
+            if self._limiter.allow("unsendable answer"):
+                logger.warning("could not answer %r: %s", identity[:64], err)
+            return
+        self._send_data(identity, data)
 
     def _receive_logs(self) -> None:
         while True:

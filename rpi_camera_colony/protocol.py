@@ -33,7 +33,7 @@ from rpi_camera_colony.wire_json import MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
 PROTOCOL_VERSION = 1
 #: How long an agent waits for its first frame after the start time before it answers 'start' with an error.
 FIRST_FRAME_TIMEOUT = 10.0
-#: Longest message id accepted (ours are 32 hex digits).
+#: Longest message id accepted (ours are about 20 hex digits).
 MAX_ID_LENGTH = 128
 #: Hard limit set on the sockets themselves (a peer sending more is disconnected by ZeroMQ).
 SOCKET_MAX_MESSAGE_BYTES = 16 << 20
@@ -87,8 +87,8 @@ def encode(message: dict[str, Any]) -> bytes:
     """
     try:
         data = wire_json.dumps({"v": PROTOCOL_VERSION, **message})
-    except (TypeError, ValueError) as err:
-        raise ProtocolError(f"message cannot be sent as JSON: {err}") from None
+    except (TypeError, ValueError, RecursionError) as err:
+        raise ProtocolError(f"message cannot be sent as JSON: {str(err)[:200]}") from None
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"message of {len(data)} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes")
     return data
@@ -311,10 +311,11 @@ class Reply:
 
 def encode_log(record: dict[str, Any]) -> list[bytes]:
     """Frames for one log record on the log socket: topic ``instance.LEVEL`` (as the original) and JSON payload."""
-    topic = f"{record.get('instance', '')}.{record.get('level', 'INFO')}".encode()
+    topic = f"{record.get('instance', '')}.{record.get('level', 'INFO')}".encode("utf-8", "backslashreplace")
     payload = wire_json.dumps({"v": PROTOCOL_VERSION, **record}, default=str)
-    if len(payload) > MAX_MESSAGE_BYTES:
-        record = {**record, "msg": str(record.get("msg", ""))[: MAX_MESSAGE_BYTES // 2] + " [truncated]"}
+    if len(payload) > MAX_MESSAGE_BYTES:  # cut by bytes: a character of text can take up to 4 (or 6 escaped)
+        text = str(record.get("msg", "")).encode("utf-8", "backslashreplace")[: MAX_MESSAGE_BYTES // 8]
+        record = {**record, "msg": text.decode("utf-8", "ignore") + " [truncated]"}
         payload = wire_json.dumps({"v": PROTOCOL_VERSION, **record}, default=str)
     return [topic, payload]
 

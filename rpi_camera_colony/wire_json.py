@@ -54,26 +54,42 @@ def _finite(value: Any) -> Any:
 
 
 def dumps(value: Any, default: Optional[Callable[[Any], Any]] = None) -> bytes:
-    """Compact JSON of ``value`` (keys that are numbers become strings, numpy numbers are numbers).
+    """Compact UTF-8 JSON of ``value`` (keys that are numbers become strings, numpy numbers and arrays are numbers and
+    lists, a number that is not finite is null).
 
     Raises:
         TypeError: if something in it cannot be written as JSON (and ``default`` does not turn it into something
             that can).
+        ValueError: if it contains itself.
     """
     if orjson is not None:
-        return orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        try:
+            return orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        except orjson.JSONEncodeError:
+            pass  # e.g. text with a lone surrogate, which orjson refuses: the standard library writes it escaped
+    return _standard_dumps(value, default)
 
+
+def _standard_dumps(value: Any, default: Optional[Callable[[Any], Any]]) -> bytes:
     def other(item: Any) -> Any:
-        if type(item).__module__ == "numpy" and hasattr(item, "item"):  # a numpy number, as orjson writes it
-            return _finite(item.item())
+        if type(item).__module__ == "numpy" and hasattr(item, "tolist"):  # as orjson writes numpy values
+            return _finite(item.tolist())
         if default is None:
             raise TypeError(f"Type is not JSON serializable: {type(item).__name__}")
         return default(item)
 
+    def write(value: Any) -> bytes:
+        try:  # UTF-8 as orjson writes it (the same size), unless the text has a lone surrogate: then escaped
+            return json.dumps(value, separators=(",", ":"), allow_nan=False, default=other, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"), allow_nan=False, default=other).encode()
+
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=other).encode()
-    except ValueError:  # a NaN or an infinity somewhere: sent as null, as orjson does
-        return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False, default=other).encode()
+        return write(value)
+    except ValueError as err:
+        if "Out of range float" not in str(err):
+            raise
+        return write(_finite(value))  # a NaN or an infinity somewhere: null, as orjson writes it
 
 
 def _parse_int(text: str) -> int:

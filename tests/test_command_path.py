@@ -4,6 +4,7 @@ answer, and only by the camera it went to. The agents here are bare DEALER socke
 
 from __future__ import annotations
 
+import logging
 import queue
 import socket
 import threading
@@ -19,6 +20,7 @@ from rpi_camera_colony import __version__, protocol
 from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
 from rpi_camera_colony.exc import CameraNotConnected
+from rpi_camera_colony.network_communication import ControlServer, LogForwarder, Waker
 from rpi_camera_colony.testing import wait_for
 
 
@@ -136,6 +138,7 @@ def test_a_command_to_a_camera_that_is_not_connected_fails_at_once(
 
     assert wait_for(refused_at_once), "a command to a camera whose connection is gone was not refused"
     assert isinstance(tries[-1].error, CameraNotConnected) and "not connected" in str(tries[-1].error)
+    assert all(link.ping().done for _ in range(5)), "refused on the sending thread, before the send returns"
 
 
 def test_replies_coming_while_commands_go_out_are_never_missed(
@@ -150,3 +153,86 @@ def test_replies_coming_while_commands_go_out_are_never_missed(
     for _ in range(300):
         statuses = {name: link.ping() for name, link in conductor.controllers.items()}
         StatusGroup("ping", statuses).wait(timeout=5)
+
+
+def test_a_log_line_that_is_not_valid_text_is_forwarded_escaped() -> None:
+    """A log line with a lone surrogate (e.g. a file name with bytes that are not UTF-8) reaches the conductor's log
+    port escaped; it neither stops the agent's loop nor holds up the lines after it."""
+    context: zmq.Context[Any] = zmq.Context()
+    waker = Waker()
+    pull = context.socket(zmq.PULL)
+    pull.setsockopt(zmq.LINGER, 0)
+    port = pull.bind_to_random_port("tcp://127.0.0.1")
+    forwarder = LogForwarder(context, waker, instance="cam0", address="127.0.0.1", port=port)
+    try:
+        log = logging.getLogger("rpi_camera_colony.test_forwarding")
+        log.warning("cannot open %s", "/data/m1\udcff.h264")
+        log.warning("the next line")
+        forwarder.forward()
+        records: list[dict[str, Any]] = []
+        while len(records) < 2 and pull.poll(5000):
+            records.append(protocol.decode_log(pull.recv_multipart()[-1]))
+        assert [r["msg"] for r in records] == ["cannot open /data/m1\udcff.h264", "the next line"]
+        assert forwarder.unsendable == 0
+    finally:
+        forwarder.close()
+        waker.close()
+        pull.close(0)
+        context.term()
+
+
+def test_replies_are_read_when_they_come_not_at_the_next_tick() -> None:
+    """The network thread waits on the ROUTER's descriptor, which signals a change once; a command sent on another
+    thread (even one that fails: no such camera) may take that signal, and the sender must then wake the thread.
+    With a tick of an hour, a reply whose signal was lost would wait an hour: every round here must finish in 5 s."""
+    replies: queue.Queue[str] = queue.Queue()
+    undeliverable: list[str] = []
+    server = ControlServer(
+        control_address="127.0.0.1",
+        control_port=0,
+        log_address="127.0.0.1",
+        log_port=0,
+        on_message=lambda instance, message: replies.put(instance),
+        on_log=lambda record: None,
+        on_tick=lambda now: None,
+        on_undeliverable=lambda instance, request_id, reason: undeliverable.append(instance),
+        tick_interval=3600.0,
+    )
+    context: zmq.Context[Any] = zmq.Context()
+    stop = threading.Event()
+    names = [f"cam{i}" for i in range(4)]
+
+    def echo(name: str, ready: threading.Event) -> None:
+        dealer = context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.IDENTITY, name.encode())
+        dealer.connect(f"tcp://127.0.0.1:{server.control_port}")
+        dealer.send(protocol.encode({"type": "hello", "id": protocol.new_id()}))
+        ready.set()
+        try:
+            while not stop.is_set():
+                if dealer.poll(50):
+                    message = protocol.decode(dealer.recv())
+                    dealer.send(protocol.encode(protocol.reply(message["id"], ok=True, state="idle")))
+        finally:
+            dealer.close(0)
+
+    readies = [threading.Event() for _ in names]
+    threads = [threading.Thread(target=echo, args=(n, r), daemon=True) for n, r in zip(names, readies)]
+    try:
+        for thread in threads:
+            thread.start()
+        assert all(ready.wait(5) for ready in readies)
+        assert sorted(replies.get(timeout=5) for _ in names) == names  # every hello: all connected
+        for _ in range(300):
+            for name in names:
+                server.send(name, protocol.command("ping"))
+                server.send("ghost", protocol.command("ping"))  # fails: no such peer
+            assert sorted(replies.get(timeout=5) for _ in names) == names
+        assert len(undeliverable) == 300 * len(names) and set(undeliverable) == {"ghost"}
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        server.close()
+        context.term()

@@ -54,6 +54,10 @@ MALFORMED: list[bytes] = [
     envelope("command", command={"a": 1}),
     envelope("command", command="start", args=[]),
     envelope("time_reply", conductor_us="now"),
+    # text with a lone surrogate: read by the careful reader, and echoed back in answers, which must be writable
+    b'{"v":1,"type":"time_request","id":"\\udcff"}',
+    b'{"v":1,"type":"party","id":"\\udcff"}',
+    b'{"v":1,"type":"command","id":"s","command":"ping","args":{"echo":"\\ud800"}}',
 ]
 
 

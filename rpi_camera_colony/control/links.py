@@ -4,7 +4,7 @@
 agent exits, records hellos and heartbeats on each camera's
 :class:`~rpi_camera_colony.control.camera.CameraLink`, shows agents' log records under the
 camera's name, and lets the conductor wait for every hello. Its ``on_*`` methods run on the network thread (or a
-launcher's watcher thread); the rest on the caller's.
+launcher's watcher thread; ``on_undeliverable`` on the thread that sent the command); the rest on the caller's.
 """
 
 from __future__ import annotations
@@ -147,8 +147,10 @@ class AgentLinks:
                     entry = None
             if entry is not None:
                 reply = Reply.from_message(instance, entry[1].command, message)
-                rc.on_reply(reply.state, reply.data)
-                entry[1].set_reply(reply)
+                try:
+                    rc.on_reply(reply.state, reply.data)
+                finally:  # the command is answered whatever the camera's record of it makes of the reply
+                    entry[1].set_reply(reply)
         elif kind == "error":
             request_id = message.get("in_reply_to")
             if isinstance(request_id, str) and request_id:
