@@ -41,10 +41,10 @@ from rpi_camera_colony.acquisition.ttl.simulated import SimulatedTTL
 from rpi_camera_colony.clock import CameraClock, conductor_now_us
 from rpi_camera_colony.config.loading import controller_from_dict
 from rpi_camera_colony.config.settings import CAMERA_EXTRA_ATTRIBUTES, ControllerSettings
+from rpi_camera_colony.curve import CurveClient
 from rpi_camera_colony.exc import BackendError, ColonyError, ConfigError, ProtocolError, RecordingError
 from rpi_camera_colony.files import default_instance_name
 from rpi_camera_colony.network_communication import (
-    CurveClient,
     LogForwarder,
     LogLimiter,
     PreviewSender,

@@ -35,6 +35,7 @@ from rpi_camera_colony.control.links import AgentLinks
 from rpi_camera_colony.control.logfile import log_file_path, open_private_log
 from rpi_camera_colony.control.start import ColonyStart, StartOutcome
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
+from rpi_camera_colony.curve import CurveServer, ensure_keys
 from rpi_camera_colony.exc import (
     ColonyCommandError,
     ColonyError,
@@ -43,7 +44,7 @@ from rpi_camera_colony.exc import (
 )
 from rpi_camera_colony.files import check_name_part, session_folder
 from rpi_camera_colony.files import get_datestr as datestr
-from rpi_camera_colony.network_communication import ControlServer, CurveServer, connect_host, ensure_keys
+from rpi_camera_colony.network_communication import ControlServer, connect_host
 from rpi_camera_colony.protocol import PreviewFrame, Reply
 
 logger = logging.getLogger(__name__)

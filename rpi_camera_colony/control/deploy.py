@@ -22,8 +22,8 @@ from typing import Optional
 from rpi_camera_colony import __version__
 from rpi_camera_colony.cli_help import HelpFormatter, plain
 from rpi_camera_colony.config.settings import ColonySettings, ControllerSettings
+from rpi_camera_colony.curve import CONDUCTOR_KEY, ensure_keys
 from rpi_camera_colony.exc import ColonyError, ConfigError, LaunchError
-from rpi_camera_colony.network_communication import CONDUCTOR_KEY, ensure_keys
 
 REMOTE_WHEELS = "${RCC_RUNTIME_DIR:-$HOME/.cache/rpi_camera_colony}/wheels"
 
