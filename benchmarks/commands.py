@@ -4,7 +4,8 @@ ROUTER/DEALER echo of the same messages, measured in the same run.
 Each round sends one ``ping`` to every camera at once (as a start goes out) and waits for every reply; the round trip
 of each message is one sample. The bare echo does the same with N processes that each run a plain pyzmq DEALER loop
 returning every message as it came (no decoding), and a ROUTER in this process that sends the conductor's own
-encoded ping messages.
+encoded ping messages. The protocol echo is that bare echo with each message decoded and answered as an agent does
+(this package's protocol: checks, reply, JSON), and nothing else: what the protocol alone costs.
 
     python benchmarks/commands.py [--cameras 8,16,32,64] [--rounds 200]
 """
@@ -43,6 +44,26 @@ while True:
     dealer.send(data)
 """
 
+#: The same echo, but each message is decoded and answered with this package's protocol (a reply as an agent sends
+#: it), with nothing else an agent does: the cost of the protocol alone.
+PROTOCOL_ECHO = """
+import sys, time, zmq
+from rpi_camera_colony import protocol
+context = zmq.Context()
+dealer = context.socket(zmq.DEALER)
+dealer.setsockopt(zmq.IDENTITY, sys.argv[2].encode())
+dealer.setsockopt(zmq.LINGER, 0)
+dealer.connect(sys.argv[1])
+dealer.send(b"hello")
+while True:
+    data = dealer.recv()
+    if data == b"end":
+        break
+    message = protocol.decode(data)
+    data = {"agent_time": time.time(), "camera_time_us": time.monotonic_ns() // 1000, "echo": None}
+    dealer.send(protocol.encode(protocol.reply(message["id"], ok=True, state="idle", data=data)))
+"""
+
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """p50 and p99 in milliseconds."""
@@ -50,14 +71,14 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3
 
 
-def bare_echo(cameras: int, rounds: int) -> list[float]:
+def bare_echo(cameras: int, rounds: int, echo: str = ECHO) -> list[float]:
     """Round trips of the conductor's own encoded ping messages through a bare ROUTER and N echoing DEALERs."""
     context = zmq.Context()
     router = context.socket(zmq.ROUTER)
     router.setsockopt(zmq.LINGER, 0)
     port = router.bind_to_random_port("tcp://127.0.0.1")
     echoes = [
-        subprocess.Popen([sys.executable, "-c", ECHO, f"tcp://127.0.0.1:{port}", f"cam{i}"]) for i in range(cameras)
+        subprocess.Popen([sys.executable, "-c", echo, f"tcp://127.0.0.1:{port}", f"cam{i}"]) for i in range(cameras)
     ]
     samples: list[float] = []
     try:
@@ -107,16 +128,19 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"ping round trips, {args.rounds} rounds of one message to every camera at once (ms)")
+    print("(protocol echo: the bare echo, but each message decoded and answered with this package's protocol)")
     print(
-        f"{'cameras':>7} {'conductor p50':>14} {'p99':>7} {'bare echo p50':>14} {'p99':>7} {'ratio p50':>10} {'p99':>6}"
+        f"{'cameras':>7} {'conductor p50':>14} {'p99':>7} {'bare echo p50':>14} {'p99':>7} {'ratio p50':>10} "
+        f"{'p99':>6} {'protocol echo p50':>18} {'p99':>7}"
     )
     with tempfile.TemporaryDirectory(prefix="rcc-bench-") as tmp:
         for cameras in args.cameras:
             ours = percentiles(through_conductor(cameras, args.rounds, Path(tmp)))
             bare = percentiles(bare_echo(cameras, args.rounds))
+            decoded = percentiles(bare_echo(cameras, args.rounds, PROTOCOL_ECHO))
             print(
                 f"{cameras:>7} {ours[0]:>14.2f} {ours[1]:>7.2f} {bare[0]:>14.2f} {bare[1]:>7.2f} "
-                f"{ours[0] / bare[0]:>9.2f}x {ours[1] / bare[1]:>5.2f}x",
+                f"{ours[0] / bare[0]:>9.2f}x {ours[1] / bare[1]:>5.2f}x {decoded[0]:>18.2f} {decoded[1]:>7.2f}",
                 flush=True,
             )
     return 0
