@@ -29,8 +29,13 @@ from rpi_camera_colony.control.conductor import Conductor
 from rpi_camera_colony.control.status import StatusGroup
 from rpi_camera_colony.testing import write_simulated_config
 
-ECHO = """
+
+def echo_program(answer: str, imports: str = "") -> str:
+    """A DEALER process (``python -c PROGRAM ENDPOINT NAME``) that says hello, then answers every message with the
+    expression ``answer`` of the received bytes ``data``, until it gets ``end``."""
+    return f"""
 import sys, zmq
+{imports}
 context = zmq.Context()
 dealer = context.socket(zmq.DEALER)
 dealer.setsockopt(zmq.IDENTITY, sys.argv[2].encode())
@@ -41,28 +46,19 @@ while True:
     data = dealer.recv()
     if data == b"end":
         break
-    dealer.send(data)
+    dealer.send({answer})
 """
 
-#: The same echo, but each message is decoded and answered with this package's protocol (a reply as an agent sends
-#: it), with nothing else an agent does: the cost of the protocol alone.
-PROTOCOL_ECHO = """
-import sys, time, zmq
-from rpi_camera_colony import protocol
-context = zmq.Context()
-dealer = context.socket(zmq.DEALER)
-dealer.setsockopt(zmq.IDENTITY, sys.argv[2].encode())
-dealer.setsockopt(zmq.LINGER, 0)
-dealer.connect(sys.argv[1])
-dealer.send(b"hello")
-while True:
-    data = dealer.recv()
-    if data == b"end":
-        break
-    message = protocol.decode(data)
-    data = {"agent_time": time.time(), "camera_time_us": time.monotonic_ns() // 1000, "echo": None}
-    dealer.send(protocol.encode(protocol.reply(message["id"], ok=True, state="idle", data=data)))
-"""
+
+#: Every message returned as it came (no decoding).
+ECHO = echo_program("data")
+#: Each message decoded and answered with this package's protocol (a reply as an agent sends it), with nothing else
+#: an agent does: the cost of the protocol alone.
+PROTOCOL_ECHO = echo_program(
+    "protocol.encode(protocol.reply(protocol.decode(data)['id'], ok=True, state='idle', data={'agent_time': "
+    "time.time(), 'camera_time_us': time.monotonic_ns() // 1000, 'echo': None}))",
+    imports="import time\nfrom rpi_camera_colony import protocol",
+)
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -281,8 +281,6 @@ class LogForwarder:
 
     def forward(self) -> None:
         """Send what is queued (call from the thread that owns the socket)."""
-        if not self._backlog and not self._records:
-            return
         while self._records:
             self._backlog.append(self._records.popleft())
         while self._backlog:
@@ -294,7 +292,7 @@ class LogForwarder:
                 logger.debug("a log record could not be written as JSON: %s", err)
                 continue
             try:
-                self._socket.send_multipart(frames, zmq.NOBLOCK)
+                send_frames(self._socket, *frames)
             except zmq.Again:
                 return
             self._backlog.popleft()
@@ -340,7 +338,7 @@ class PreviewSender:
             sock.connect(endpoint(self._address, self._port))
             self._socket = sock
         try:
-            self._socket.send_multipart(protocol.encode_preview(frame), zmq.NOBLOCK)
+            send_frames(self._socket, *protocol.encode_preview(frame))
         except zmq.Again:
             self.dropped += 1
 
@@ -478,9 +476,11 @@ class ControlServer:
         Raises:
             ProtocolError: if the message cannot be encoded.
         """
-        self._send_data(instance.encode(), protocol.encode(message))
+        self._send_data(instance.encode(), protocol.encode(message), message.get("id"))
 
-    def _send_data(self, identity: bytes, data: bytes) -> None:
+    def _send_data(self, identity: bytes, data: bytes, request_id: Optional[str]) -> None:
+        """Send on the ROUTER from any thread; a message that cannot be handed over is reported to
+        ``on_undeliverable`` when it has a ``request_id`` (a command), else logged."""
         failure: Optional[str] = None
         arrived = False
         with self._router_lock:
@@ -499,7 +499,6 @@ class ControlServer:
             self._waker.wake()
         if failure is None:
             return
-        request_id = protocol.peek_id(data)
         if request_id is None:
             logger.debug("could not send to %r: %s", identity, failure)
         else:
@@ -600,7 +599,7 @@ class ControlServer:
             if self._limiter.allow("unsendable answer"):
                 logger.warning("could not answer %r: %s", identity[:64], err)
             return
-        self._send_data(identity, data)
+        self._send_data(identity, data, None)
 
     def _receive_logs(self) -> None:
         while True:

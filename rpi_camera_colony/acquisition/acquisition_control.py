@@ -406,7 +406,7 @@ class PiAcquisitionControl:
         self._waker.wake()
 
     def _handle_camera_events(self) -> None:
-        while not self._events.empty():
+        while True:
             try:
                 name, details = self._events.get_nowait()
             except queue.Empty:

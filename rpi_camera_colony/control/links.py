@@ -72,14 +72,21 @@ class AgentLinks:
         self.server.send(camera, message)
         return status
 
-    def _resolve(self, request_id: str, camera: str, error: CameraError) -> None:
-        """Fail a command sent to ``camera`` (a message naming another camera's command changes nothing)."""
+    def _take(self, request_id: str, camera: str) -> Optional[CommandStatus]:
+        """The command ``request_id`` awaiting an answer from ``camera``, no longer pending; None if there is none
+        (only the camera a command went to can answer it or fail it)."""
         with self._pending_lock:
             entry = self._pending.get(request_id)
             if entry is None or entry[0] != camera:
-                return
+                return None
             del self._pending[request_id]
-        entry[1].set_error(error)
+        return entry[1]
+
+    def _resolve(self, request_id: str, camera: str, error: CameraError) -> None:
+        """Fail a command sent to ``camera`` (a message naming another camera's command changes nothing)."""
+        status = self._take(request_id, camera)
+        if status is not None:
+            status.set_error(error)
 
     def wait_for_hellos(self, timeout: float, explain_missing: Callable[[str, float], str]) -> None:
         """Return when every camera said hello.
@@ -139,18 +146,13 @@ class AgentLinks:
             if rc.on_heartbeat(protocol.AgentStatus.from_message(message), now):
                 logger.warning("%s: re-attached", instance)
         elif kind == "reply":
-            with self._pending_lock:  # only the camera the command went to can answer it
-                entry = self._pending.get(message["id"])
-                if entry is not None and entry[0] == instance:
-                    del self._pending[message["id"]]
-                else:
-                    entry = None
-            if entry is not None:
-                reply = Reply.from_message(instance, entry[1].command, message)
+            status = self._take(message["id"], instance)
+            if status is not None:
+                reply = Reply.from_message(instance, status.command, message)
                 try:
                     rc.on_reply(reply.state, reply.data)
                 finally:  # the command is answered whatever the camera's record of it makes of the reply
-                    entry[1].set_reply(reply)
+                    status.set_reply(reply)
         elif kind == "error":
             request_id = message.get("in_reply_to")
             if isinstance(request_id, str) and request_id:
