@@ -7,6 +7,11 @@ returning every message as it came (no decoding), and a ROUTER in this process t
 encoded ping messages. The protocol echo is that bare echo with each message decoded and answered as an agent does
 (this package's protocol: checks, reply, JSON), and nothing else: what the protocol alone costs.
 
+The CPU columns give the processor time per message (user and system, every thread, from the kernel's accounts on
+Linux) of the sending side (the conductor, or the bare ROUTER) and of the answering processes together (the agents,
+or the echoes): what each message costs the machine, which on few cores is what the round trips wait for. The
+kernel counts in clock ticks (10 ms), so the figures need runs of a few seconds (the default rounds).
+
     python benchmarks/commands.py [--cameras 8,16,32,64] [--rounds 200]
 """
 
@@ -14,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import zmq
 
@@ -61,13 +69,48 @@ PROTOCOL_ECHO = echo_program(
 )
 
 
+class Measured(NamedTuple):
+    samples: list[float]  #: round trips (s)
+    sender_cpu: float  #: CPU seconds of this process (the conductor or the bare ROUTER) over the rounds
+    answerer_cpu: float  #: CPU seconds of the agents or echoes together over the rounds (NaN where unknown)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) a process has used, from /proc (NaN where there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by this process and by the processes ``pids`` between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self._own = 0.0
+        self._others = 0.0
+
+    def _read(self) -> tuple[float, float]:
+        return time.process_time(), sum(process_cpu(pid) for pid in self.pids)
+
+    def start(self) -> None:
+        self._own, self._others = self._read()
+
+    def stop(self, samples: list[float]) -> Measured:
+        own, others = self._read()
+        return Measured(samples, own - self._own, others - self._others)
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """p50 and p99 in milliseconds."""
     ordered = sorted(samples)
     return statistics.median(ordered) * 1e3, ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3
 
 
-def bare_echo(cameras: int, rounds: int, echo: str = ECHO) -> list[float]:
+def bare_echo(cameras: int, rounds: int, echo: str = ECHO) -> Measured:
     """Round trips of the conductor's own encoded ping messages through a bare ROUTER and N echoing DEALERs."""
     context = zmq.Context()
     router = context.socket(zmq.ROUTER)
@@ -77,9 +120,11 @@ def bare_echo(cameras: int, rounds: int, echo: str = ECHO) -> list[float]:
         subprocess.Popen([sys.executable, "-c", echo, f"tcp://127.0.0.1:{port}", f"cam{i}"]) for i in range(cameras)
     ]
     samples: list[float] = []
+    meter = CpuMeter([process.pid for process in echoes])
     try:
         for _ in range(cameras):
             router.recv_multipart()  # each echo's hello: all connected
+        meter.start()
         for _ in range(rounds):
             sent = {}
             for i in range(cameras):
@@ -89,17 +134,18 @@ def bare_echo(cameras: int, rounds: int, echo: str = ECHO) -> list[float]:
             for _ in range(cameras):
                 identity, _ = router.recv_multipart()
                 samples.append(time.perf_counter() - sent[identity])
+        measured = meter.stop(samples)
         for i in range(cameras):
             router.send_multipart([f"cam{i}".encode(), b"end"])
     finally:
-        for echo in echoes:
-            echo.wait(timeout=10)
+        for process in echoes:
+            process.wait(timeout=10)
         router.close()
         context.term()
-    return samples
+    return measured
 
 
-def through_conductor(cameras: int, rounds: int, workdir: Path) -> list[float]:
+def through_conductor(cameras: int, rounds: int, workdir: Path) -> Measured:
     """Round trips of ``ping`` from the conductor to N simulated agents (local processes), all at once per round."""
     config = write_simulated_config(
         workdir / f"commands_{cameras}.config",
@@ -110,11 +156,20 @@ def through_conductor(cameras: int, rounds: int, workdir: Path) -> list[float]:
     samples: list[float] = []
     with Conductor(config_file=config) as conductor:
         links = list(conductor.controllers.values())
+        meter = CpuMeter([int((link.hello or {}).get("pid") or 0) for link in links])  # from each agent's hello
+        meter.start()
         for _ in range(rounds):
             statuses = {link.name: link.ping() for link in links}
             StatusGroup("ping", statuses).wait()  # as the conductor waits for a command sent to every camera
             samples += [status.round_trip or 0.0 for status in statuses.values()]
-    return samples
+        return meter.stop(samples)
+
+
+def cpu_per_message(run: Measured) -> str:
+    """``sender+answerers`` in µs of CPU per message."""
+    count = max(1, len(run.samples))
+    answerers = "?" if math.isnan(run.answerer_cpu) else f"{run.answerer_cpu / count * 1e6:.0f}"
+    return f"{run.sender_cpu / count * 1e6:.0f}+{answerers}"
 
 
 def main() -> int:
@@ -124,19 +179,22 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"ping round trips, {args.rounds} rounds of one message to every camera at once (ms)")
-    print("(protocol echo: the bare echo, but each message decoded and answered with this package's protocol)")
+    print("(protocol echo: the bare echo, but each message decoded and answered with this package's protocol;")
+    print(" CPU: µs of processor time per message, sender + answerers: conductor + agents, or ROUTER + echoes)")
     print(
         f"{'cameras':>7} {'conductor p50':>14} {'p99':>7} {'bare echo p50':>14} {'p99':>7} {'ratio p50':>10} "
-        f"{'p99':>6} {'protocol echo p50':>18} {'p99':>7}"
+        f"{'p99':>6} {'protocol echo p50':>18} {'p99':>7} {'CPU ours':>12} {'CPU bare':>12}"
     )
     with tempfile.TemporaryDirectory(prefix="rcc-bench-") as tmp:
         for cameras in args.cameras:
-            ours = percentiles(through_conductor(cameras, args.rounds, Path(tmp)))
-            bare = percentiles(bare_echo(cameras, args.rounds))
-            decoded = percentiles(bare_echo(cameras, args.rounds, PROTOCOL_ECHO))
+            ours_run = through_conductor(cameras, args.rounds, Path(tmp))
+            bare_run = bare_echo(cameras, args.rounds)
+            ours, bare = percentiles(ours_run.samples), percentiles(bare_run.samples)
+            decoded = percentiles(bare_echo(cameras, args.rounds, PROTOCOL_ECHO).samples)
             print(
                 f"{cameras:>7} {ours[0]:>14.2f} {ours[1]:>7.2f} {bare[0]:>14.2f} {bare[1]:>7.2f} "
-                f"{ours[0] / bare[0]:>9.2f}x {ours[1] / bare[1]:>5.2f}x {decoded[0]:>18.2f} {decoded[1]:>7.2f}",
+                f"{ours[0] / bare[0]:>9.2f}x {ours[1] / bare[1]:>5.2f}x {decoded[0]:>18.2f} {decoded[1]:>7.2f} "
+                f"{cpu_per_message(ours_run):>12} {cpu_per_message(bare_run):>12}",
                 flush=True,
             )
     return 0

@@ -534,11 +534,11 @@ class ControlServer:
     def _receive_control(self) -> None:
         while True:
             with self._router_lock:
-                if self._sockets_closed or not message_waiting(self._router):
+                if self._sockets_closed:
                     return
                 try:
                     frames, owner = self._receive(self._router)
-                except zmq.Again:
+                except zmq.Again:  # read until empty: the descriptor signals again only after that
                     return
             if not self._named_by_key(owner, frames[0].decode("utf-8", "replace")):
                 continue

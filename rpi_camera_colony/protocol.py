@@ -109,7 +109,7 @@ def decode(data: bytes) -> dict[str, Any]:
     Raises:
         ProtocolError: saying what is wrong (too large or deep, not JSON, not an object, wrong version, bad type or id).
     """
-    message = parse_json(data)
+    message = wire_json.loads(data)
     if not isinstance(message, dict):
         raise ProtocolError(f"message must be a JSON object, not {type(message).__name__}")
     version = message.get("v")

@@ -26,6 +26,8 @@ try:
 except ImportError:  # no wheel for this machine: the standard library does the same, more slowly
     orjson = None  # type: ignore[assignment]
 
+_OPTIONS = 0 if orjson is None else orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
 MAX_MESSAGE_BYTES = 1 << 20
 #: Deepest nesting of objects and arrays a message may have (ours have 4 at most).
 MAX_DEPTH = 16
@@ -64,7 +66,7 @@ def dumps(value: Any, default: Optional[Callable[[Any], Any]] = None) -> bytes:
     """
     if orjson is not None:
         try:
-            return orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+            return orjson.dumps(value, default=default, option=_OPTIONS)
         except orjson.JSONEncodeError:
             pass  # e.g. text with a lone surrogate, which orjson refuses: the standard library writes it escaped
     return _standard_dumps(value, default)

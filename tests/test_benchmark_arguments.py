@@ -34,3 +34,25 @@ def test_a_bad_argument_is_a_usage_error(script: str, arguments: list[str], said
     )
     assert result.returncode == 2 and said in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_the_command_benchmark_measures_both_sides() -> None:
+    """A small run of benchmarks/commands.py: a row of round trips and ratios for each size, and CPU per message of
+    both sides (the conductor's and its agents', the ROUTER's and its echoes'), read from the kernel's accounts (in
+    clock ticks: a run this short may show 0 for a side)."""
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "commands.py"), "--cameras", "1,2", "--rounds", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split() for line in result.stdout.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert [row[0] for row in rows] == ["1", "2"], result.stdout
+    for row in rows:
+        times = [float(value) for value in row[1:5] + row[7:9]]
+        assert all(value > 0 for value in times), row
+        assert row[5].endswith("x") and row[6].endswith("x"), row
+        for cpu in row[9:11]:  # sender+answerers, µs per message: both measured here (Linux has the accounts)
+            sender, answerers = (float(part) for part in cpu.split("+"))  # "?" (not measured) fails here
+            assert sender >= 0 and answerers >= 0, row

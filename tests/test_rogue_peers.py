@@ -199,6 +199,12 @@ def test_agent_survives_a_rogue_conductor(
         router.send_multipart([b"cam0", command(name, args, f"bad{number}")])
         answer = receive(router, lambda m, n=number: m.get("id") == f"bad{n}" or m.get("in_reply_to") == f"bad{n}")
         assert answer["type"] == "error" or answer["ok"] is False or name == "stop", (name, answer)
+    # A message of several frames: each is read as a message of its own (the agent answers the command in the
+    # second frame and refuses the first, which is no JSON)
+    router.send_multipart([b"cam0", b"not json", command("ping", {}, "framed")])
+    refused = receive(router, lambda m: m.get("type") == "error" and "not valid JSON" in m.get("error", ""))
+    assert refused["in_reply_to"] is None
+    assert receive(router, lambda m: m.get("id") == "framed")["ok"] is True
     # still alive and serving: configure, record, stop
     router.send_multipart([b"cam0", command("configure", {"settings": {"name": "cam0", "resolution": "320x240"}}, "c")])
     assert receive(router, lambda m: m.get("id") == "c")["ok"] is True

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import os
 import queue
+import select
 import threading
 import time
 from typing import Any, NamedTuple, Optional
@@ -52,18 +53,20 @@ from rpi_camera_colony.network_communication import (
     configure_socket,
     endpoint,
     message_waiting,
-    receive_frames,
-    send_frames,
     socket_fd,
 )
 from rpi_camera_colony.protocol import FIRST_FRAME_TIMEOUT
 
 logger = logging.getLogger(__name__)
 
+_NOBLOCK = int(zmq.NOBLOCK)
+
 #: The shortest silence of the conductor (seconds) after which the agent rebuilds its control connection.
 LINK_SILENCE_S = 6.0
 #: Commands answered once their effect is real: the first frame written, or exposure settled.
 _ANSWERED_LATER = frozenset({"arm", "start", "configure", "reset"})
+#: Commands that change nothing the loop waits for (no deadline, no camera state): answered, and the turn ends.
+_QUIET = frozenset({"ping", "status"})
 #: How long (seconds) an ``arm`` waits for a clock synchronisation good enough for a start before it is answered
 #: without one.
 ARM_SYNC_TIMEOUT = 5.0
@@ -204,7 +207,7 @@ class PiAcquisitionControl:
         self._dealer = self._new_dealer()
         self._dealer_fd: int = socket_fd(self._dealer)
         self._sent_unchecked = True  # something was sent since the socket was last looked at (see run())
-        self._poller: Optional[zmq.Poller] = None
+        self._poller: Optional[select.poll] = None
         self._last_heard = time.monotonic()
         self._thread: Optional[threading.Thread] = None
         self._logs: Optional[LogForwarder] = None
@@ -295,7 +298,7 @@ class PiAcquisitionControl:
         self._dealer = self._new_dealer()
         self._dealer_fd = socket_fd(self._dealer)
         if self._poller is not None:
-            self._poller.register(self._dealer_fd, zmq.POLLIN)
+            self._poller.register(self._dealer_fd, select.POLLIN)
         self._send(self._hello())
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -310,45 +313,64 @@ class PiAcquisitionControl:
         # The socket is polled by its descriptor, which signals a change only: a message waiting is seen in the
         # socket's EVENTS, looked at before a wait when something was sent since the last look (a send may have taken
         # the signal of a message that came meanwhile).
-        poller = self._poller = zmq.Poller()
-        poller.register(self._dealer_fd, zmq.POLLIN)
-        poller.register(self._waker.fd, zmq.POLLIN)
+        poller = self._poller = select.poll()
+        poller.register(self._dealer_fd, select.POLLIN)
+        poller.register(self._waker.fd, select.POLLIN)
+        waker_fd = self._waker.fd
         logger.debug("loaded before the hello: %s", "; ".join(self.agent.preload(*self._preload)))
         self._send(self._hello())
         next_heartbeat = self._last_heard = time.monotonic()
+        deadline = next_heartbeat
         try:
             while not self._done:
                 # What is due by time (heartbeat, clock requests, a start's or warm-up's deadline, the time limit,
-                # the link's silence limit) is checked when its time comes; a command or a camera event is handled
-                # as it arrives, with only the cheap checks that may follow from it (the command path stays short).
-                deadline = min([next_heartbeat, self.clock_sync.due(), self._link_deadline(), *self._deadlines()])
-                waiting = self._sent_unchecked and self._message_waiting()
-                events = dict(poller.poll(0 if waiting else max(0, int((deadline - time.monotonic()) * 1000))))
-                if self._waker.fd in events:
+                # the link's silence limit) is checked when its time comes; what a command or a camera event may
+                # have changed, after it. A ping or a status request changes nothing: its turn is short.
+                woken = False
+                if self._sent_unchecked and self._message_waiting():
+                    commands = True
+                else:
+                    commands = False
+                    for fd, _ in poller.poll(max(0, int((deadline - time.monotonic()) * 1000))):
+                        if fd == waker_fd:
+                            woken = True
+                        else:
+                            commands = True
+                if woken:
                     self._waker.drain()
                     self._handle_camera_events()
-                if waiting or self._dealer_fd in events:
-                    self._receive_commands()
+                changed = woken
+                if commands:
+                    changed = self._receive_commands() or changed
                 now = time.monotonic()
                 if now >= deadline:
+                    changed = True
                     self._check_deadlines()
                     self.clock_sync.tick(now)
                     self._check_link(now)
-                self._answer_arm()
-                self._run_deferred_start()
-                self.live_view.keep_running()
-                if self._shutdown_requested:
-                    self._finish("agent shutdown")
-                if exit_after_recording and not self.agent.busy:
-                    self._done = True
-                if now >= next_heartbeat or self._done:
-                    self._check_parent()
-                    self._send_heartbeat()
-                    next_heartbeat = now + self.heartbeat_interval
-                if self._logs is not None:
-                    self._logs.forward()
+                    if now >= next_heartbeat:
+                        self._check_parent()
+                        self._send_heartbeat()
+                        next_heartbeat = now + self.heartbeat_interval
+                if changed:
+                    self._after_change(exit_after_recording)
+                    deadline = min([next_heartbeat, self.clock_sync.due(), self._link_deadline(), *self._deadlines()])
+            self._send_heartbeat()  # the last one: the conductor sees the state the agent ends in
         finally:
             self.close()
+
+    def _after_change(self, exit_after_recording: bool) -> None:
+        """What a command, a camera event or the time may have made due: an arm or a held start to answer, the live
+        view to run, the end of the loop, log records to forward."""
+        self._answer_arm()
+        self._run_deferred_start()
+        self.live_view.keep_running()
+        if self._shutdown_requested:
+            self._finish("agent shutdown")
+        if exit_after_recording and not self.agent.busy:
+            self._done = True
+        if self._logs is not None:
+            self._logs.forward()
 
     def _link_deadline(self) -> float:
         """When the conductor's silence would be long enough to rebuild the link (``time.monotonic()``)."""
@@ -465,18 +487,20 @@ class PiAcquisitionControl:
         self._sent_unchecked = False
         return message_waiting(self._dealer)
 
-    def _receive_commands(self) -> None:
+    def _receive_commands(self) -> bool:
         """Read and handle the messages waiting: called when the socket's descriptor signalled or a message was seen
         waiting. One look at the socket after each message (a system call) tells whether another waits, and also
-        covers the reply just sent (a send may take the descriptor's signal of a message that came meanwhile)."""
+        covers the reply just sent (a send may take the descriptor's signal of a message that came meanwhile).
+        True if one of them may have changed what the loop waits for (any but a ping or a status request)."""
+        dealer, clock, changed = self._dealer, self.agent.clock, False
         while True:
             try:
-                frames = receive_frames(self._dealer)
+                # One frame at a time: the conductor sends one per message (a peer that sends more gets each one
+                # read, and refused, as a message of its own).
+                data = dealer.recv(_NOBLOCK)
             except zmq.Again:
-                return
-            received_us = self.agent.clock.now_us()
-            self._last_heard = time.monotonic()
-            data = frames[-1].bytes
+                return changed
+            now = self._last_heard = time.monotonic()
             try:
                 message = protocol.decode(data)
             except ProtocolError as err:
@@ -484,31 +508,37 @@ class PiAcquisitionControl:
                     logger.warning("refused a message: %s", err)
                 self._send(protocol.error(protocol.peek_id(data), str(err)))
             else:
-                self._handle(message, received_us)
-            if not self._message_waiting():
-                return
+                changed = self._handle(message, clock.from_monotonic(now)) or changed
+            self._sent_unchecked = False
+            if not message_waiting(dealer):
+                return changed
 
-    def _handle(self, message: dict[str, Any], received_us: int) -> None:
+    def _handle(self, message: dict[str, Any], received_us: int) -> bool:
+        """Handle one message; True if it may have changed what the loop waits for."""
         kind = message["type"]
+        if kind == "command":
+            self._dispatch(message)
+            return message["command"] not in _QUIET
         if kind == "time_reply":
             self.clock_sync.on_reply(message, received_us)
-        elif kind == "hello_request":
+            return True
+        if kind == "hello_request":
             self._send(self._hello())
-        elif kind == "command":
-            self._dispatch(message)
         elif kind == "error":
             if self._limiter.allow("refused by the conductor"):
                 logger.warning("the conductor refused a message: %s", str(message.get("error"))[:500])
         else:
             self._send(protocol.error(message["id"], f"an agent does not accept '{kind}' messages"))
+        return False
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         request_id, name, args = message["id"], message["command"], message.get("args", {})
         try:
+            handler = getattr(self, f"_command_{name}")
             if name in _ANSWERED_LATER:  # replied to when the first frame is written, or exposure settled
-                getattr(self, f"_command_{name}")(request_id, args)
+                handler(request_id, args)
                 return
-            data = getattr(self, f"_command_{name}")(args)
+            data = handler(args)
         except ColonyError as err:  # the command cannot be carried out: said in the reply
             logger.error("command %s failed: %s", name, err)
             self._reply(request_id, ok=False, error=str(err))
@@ -745,7 +775,7 @@ class PiAcquisitionControl:
     def _send(self, message: dict[str, Any]) -> None:
         self._sent_unchecked = True
         try:
-            send_frames(self._dealer, protocol.encode(message))
+            self._dealer.send(protocol.encode(message), _NOBLOCK)
         except zmq.Again:
             logger.debug("conductor not reachable; %s not sent", message.get("type"))
         except ProtocolError as err:
