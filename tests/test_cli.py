@@ -173,7 +173,7 @@ def test_ctrl_c_stops_and_keeps_files(
     colony_config: Callable[..., Path], data_dir: Path, target: str, when: str
 ) -> None:
     """Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the conductor stops every camera,
-    prints the summary and exits 0; the agents (in sessions of their own) are stopped by it, not by the signal.
+    prints the summary and exits 0; the agents (in process groups of their own) are stopped by it, not by the signal.
     Found too: a Ctrl-C while the start was being completed left a lock held, and every stop timed out."""
     import json
     import signal

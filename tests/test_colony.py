@@ -107,6 +107,26 @@ def test_seed_spelling_settings_file_and_properties(colony_config: Callable[...,
     conductor.cleanup()  # a second clean-up is harmless
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="process groups and sessions as Linux has them")
+def test_local_agents_have_process_groups_of_their_own_in_the_conductors_session(
+    colony_config: Callable[..., Path],
+) -> None:
+    """A terminal's Ctrl-C (SIGINT to the foreground process group) must not reach the agents, and on Python 3.11 and
+    later they share the conductor's session, so that autogroup scheduling gives the conductor no smaller share of
+    the processor than any agent."""
+    import os
+
+    with Conductor(config_file=colony_config(cameras=2)) as conductor:
+        pids = [int(link.hello["pid"]) for link in conductor.controllers.values() if link.hello]
+        assert len(pids) == 2
+        for pid in pids:
+            assert os.getpgid(pid) == pid != os.getpgid(0)
+            if sys.version_info >= (3, 11):
+                assert os.getsid(pid) == os.getsid(0)
+            else:
+                assert os.getsid(pid) == pid
+
+
 def test_save_data_false_records_nothing(colony_config: Callable[..., Path], data_dir: Path) -> None:
     config = colony_config(cameras=2, general={"save_data": False})
     with Conductor(config_file=config) as conductor:

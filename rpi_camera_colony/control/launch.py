@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from rpi_camera_colony.config.settings import ControllerSettings, GeneralSettings, is_local_address
 from rpi_camera_colony.exc import ConfigError, LaunchError
@@ -94,6 +94,15 @@ class AgentProcess(abc.ABC):
         """The last lines the agent printed (for error messages)."""
 
 
+#: How a local agent is started: in a process group of its own, so that a terminal's Ctrl-C (SIGINT to the whole
+#: foreground process group) reaches the conductor only, which then stops every camera and finishes its files. In the
+#: conductor's session, though, not one of its own: where the kernel groups processes by session for scheduling
+#: (autogroup, on in most desktop Linux), N agents in N sessions would get N shares of the processor to the
+#: conductor's one, and under load the conductor, which sends the starts, would wait behind them. (Python 3.9 and
+#: 3.10 have no process_group: there a session of its own.)
+OWN_PROCESS_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+
+
 class LocalAgentProcess(AgentProcess):
     """An agent in a subprocess; a watcher thread reports its exit at once through ``on_exit``."""
 
@@ -103,15 +112,8 @@ class LocalAgentProcess(AgentProcess):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(output_file, "wb") as out:
             try:
-                # In a session of its own: a terminal's Ctrl-C (SIGINT to the whole foreground process group) reaches
-                # the conductor only, which then stops every camera and finishes its files.
                 self._popen = subprocess.Popen(
-                    argv,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                    start_new_session=True,
+                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, **OWN_PROCESS_GROUP
                 )
             except OSError as err:
                 raise LaunchError(f"{instance}: cannot start {argv[0]}: {err.strerror}") from None
