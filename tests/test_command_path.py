@@ -18,9 +18,10 @@ import zmq
 
 from rpi_camera_colony import __version__, protocol
 from rpi_camera_colony.control.conductor import Conductor
+from rpi_camera_colony.control.control_server import ControlServer
 from rpi_camera_colony.control.status import CommandStatus, StatusGroup
 from rpi_camera_colony.exc import CameraNotConnected
-from rpi_camera_colony.network_communication import ControlServer, LogForwarder, Waker
+from rpi_camera_colony.network_communication import LogForwarder, Waker
 from rpi_camera_colony.testing import wait_for
 
 

@@ -23,6 +23,7 @@ from rpi_camera_colony.clock import conductor_now_us
 from rpi_camera_colony.config.loading import load_config
 from rpi_camera_colony.config.settings import ColonySettings
 from rpi_camera_colony.control.camera import CameraLink, CameraStatus
+from rpi_camera_colony.control.control_server import ControlServer
 from rpi_camera_colony.control.launch import (
     AgentArguments,
     AgentProcess,
@@ -44,7 +45,7 @@ from rpi_camera_colony.exc import (
 )
 from rpi_camera_colony.files import check_name_part, session_folder
 from rpi_camera_colony.files import get_datestr as datestr
-from rpi_camera_colony.network_communication import ControlServer, connect_host
+from rpi_camera_colony.network_communication import connect_host
 from rpi_camera_colony.protocol import PreviewFrame, Reply
 
 logger = logging.getLogger(__name__)

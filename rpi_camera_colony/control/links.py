@@ -18,9 +18,9 @@ from typing import Any, Optional
 
 from rpi_camera_colony import __version__, protocol
 from rpi_camera_colony.control.camera import CameraLink
+from rpi_camera_colony.control.control_server import ControlServer
 from rpi_camera_colony.control.status import CommandStatus
 from rpi_camera_colony.exc import CameraError, CameraNotConnected, ColonyCommandError, HandshakeTimeout
-from rpi_camera_colony.network_communication import ControlServer
 from rpi_camera_colony.protocol import Reply
 
 logger = logging.getLogger(__name__)
