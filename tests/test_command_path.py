@@ -8,6 +8,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -237,3 +238,112 @@ def test_replies_are_read_when_they_come_not_at_the_next_tick() -> None:
             thread.join(5)
         server.close()
         context.term()
+
+
+@pytest.fixture
+def echo_server() -> Iterator[tuple[ControlServer, queue.Queue[tuple[str, str]], dict[str, threading.Event]]]:
+    """A ControlServer and one DEALER ("cam0", on a thread) that answers a ping when the test sets the ping's event
+    in ``gates`` (by request id; a ping without one is answered at once). ``handled`` gets (message type, name of
+    the thread that handled it) for every message the server handles."""
+    handled: queue.Queue[tuple[str, str]] = queue.Queue()
+    gates: dict[str, threading.Event] = {}
+    server = ControlServer(
+        control_address="127.0.0.1",
+        control_port=0,
+        log_address="127.0.0.1",
+        log_port=0,
+        on_message=lambda instance, message: handled.put((message["type"], threading.current_thread().name)),
+        on_log=lambda record: None,
+        on_tick=lambda now: None,
+        on_undeliverable=lambda instance, request_id, reason: None,
+    )
+    context: zmq.Context[Any] = zmq.Context()
+    stop = threading.Event()
+
+    def agent() -> None:
+        dealer = context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.IDENTITY, b"cam0")
+        dealer.connect(f"tcp://127.0.0.1:{server.control_port}")
+        dealer.send(protocol.encode({"type": "hello", "id": protocol.new_id()}))
+        try:
+            while not stop.is_set():
+                if dealer.poll(20):
+                    request_id = protocol.decode(dealer.recv())["id"]
+                    gate = gates.get(request_id)
+                    while gate is not None and not gate.wait(0.02) and not stop.is_set():
+                        pass  # held until the test lets it go
+                    dealer.send(protocol.encode(protocol.reply(request_id, ok=True, state="idle")))
+        finally:
+            dealer.close(0)
+
+    thread = threading.Thread(target=agent, daemon=True)
+    thread.start()
+    try:
+        assert handled.get(timeout=5)[0] == "hello"
+        yield server, handled, gates
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+        context.term()
+
+
+def test_a_waiting_caller_reads_its_replies_itself_then_the_network_thread_reads_again(
+    echo_server: tuple[ControlServer, queue.Queue[tuple[str, str]], dict[str, threading.Event]],
+) -> None:
+    server, handled, gates = echo_server
+    ping = protocol.command("ping")
+    gates[ping["id"]] = threading.Event()
+    server.send("cam0", ping)
+
+    def finished() -> bool:  # first looked at once this thread reads: the reply is let go only then
+        gates[ping["id"]].set()
+        return not handled.empty()
+
+    assert server.read_replies(finished, time.monotonic() + 5)
+    assert handled.get_nowait() == ("reply", threading.current_thread().name)
+    server.send("cam0", protocol.command("ping"))  # answered at once, with nobody waiting: the network thread reads
+    assert handled.get(timeout=5) == ("reply", "rcc-control-io")
+
+
+def test_only_one_thread_reads_the_replies_at_a_time(
+    echo_server: tuple[ControlServer, queue.Queue[tuple[str, str]], dict[str, threading.Event]],
+) -> None:
+    server, handled, _ = echo_server
+    reading, done = threading.Event(), threading.Event()
+
+    def read() -> bool:
+        reading.set()
+        return done.is_set()
+
+    reader = threading.Thread(target=server.read_replies, args=(read, time.monotonic() + 10), name="first-reader")
+    reader.start()
+    try:
+        assert reading.wait(5)
+        assert not server.read_replies(lambda: False, time.monotonic() + 5), "a second reader was let in"
+        server.send("cam0", protocol.command("ping"))
+        assert handled.get(timeout=5) == ("reply", "first-reader")
+    finally:
+        done.set()
+        reader.join(5)
+    assert not reader.is_alive()
+
+
+def test_a_callback_may_wait_for_another_command(bare_colony: tuple[Conductor, dict[str, BareAgent]]) -> None:
+    """A status's callback runs on the thread that read the reply, which holds the reading; if it waits for another
+    command, it reads that command's reply too (before, a callback that waited on the network thread could only time
+    out)."""
+    conductor, agents = bare_colony
+    for agent in agents.values():
+        agent.held = ()
+    nested: list[float] = []
+
+    def ping_cam1(status: CommandStatus) -> None:
+        nested.append(conductor.controllers["cam1"].ping().wait(5).data.get("agent_time", 0.0))
+
+    first = conductor.controllers["cam0"].ping()
+    first.add_callback(ping_cam1)
+    first.wait(5)
+    assert wait_for(lambda: len(nested) == 1, timeout=5)
+    StatusGroup("ping", {name: link.ping() for name, link in conductor.controllers.items()}).wait(5)

@@ -6,6 +6,7 @@ and senders on any thread (the ROUTER is used under a lock). A thread that waits
 from __future__ import annotations
 
 import logging
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,8 @@ TickHandler = Callable[[float], None]
 UndeliverableHandler = Callable[[str, Optional[str], str], None]
 
 
+#: How often (seconds) a caller reading its replies looks whether another thread has finished what it waits for.
+READ_SLICE = 0.05
 #: With port_fallback, how many ports after a busy one are tried (the original moved on to the next free port).
 PORT_TRIES = 50
 
@@ -50,7 +53,8 @@ class ControlServer:
     Args:
         control_address, control_port: where the ROUTER binds (port 0 picks a free port).
         log_address, log_port: where the PULL socket for agents' log records binds (port 0 picks a free port).
-        on_message: called on the I/O thread as ``on_message(instance, message)`` for each valid message.
+        on_message: called as ``on_message(instance, message)`` for each valid message, on the thread that reads
+            it: the network thread, or a caller waiting in :meth:`read_replies`.
         on_log: called on the I/O thread with each log record dict an agent published.
         on_preview: called on the I/O thread with each live preview image an agent sent (on the log socket).
         on_tick: called on the I/O thread at least every ``tick_interval`` seconds with ``time.monotonic()``.
@@ -87,6 +91,9 @@ class ControlServer:
         self._tick_interval = tick_interval
         self._context: zmq.Context[Any] = zmq.Context()
         self._router_lock = threading.Lock()  #: the ROUTER is used by the network thread and by senders
+        #: held by the thread that reads the ROUTER: the network thread, or a caller waiting for replies (reentrant:
+        #: a callback run for a reply may wait for another command, and read for it)
+        self._reader = threading.RLock()
         self._sockets_closed = False
         self._stop = threading.Event()
         self._error: Optional[BaseException] = None
@@ -191,10 +198,13 @@ class ControlServer:
     def _run(self) -> None:
         # The ROUTER is polled by its descriptor (other threads send on it under the lock, which a poll of the socket
         # itself would not allow); the descriptor only signals a change, so the socket is read until it is empty.
+        # While a caller reads the replies it waits for (read_replies), the descriptor is left to it: this thread
+        # stops polling it until that caller wakes it.
         poller = zmq.Poller()
         poller.register(self._router_fd, zmq.POLLIN)
         poller.register(self._logs, zmq.POLLIN)
         poller.register(self._waker.fd, zmq.POLLIN)
+        router_polled = True
         next_tick = time.monotonic()
         try:
             while not self._stop.is_set():
@@ -202,7 +212,17 @@ class ControlServer:
                 events = dict(poller.poll(timeout_ms))
                 if self._waker.fd in events:
                     self._waker.drain()
-                self._receive_control()
+                if self._reader.acquire(blocking=False):
+                    try:
+                        if not router_polled:
+                            poller.register(self._router_fd, zmq.POLLIN)
+                            router_polled = True
+                        self._receive_control()
+                    finally:
+                        self._reader.release()
+                elif router_polled:
+                    poller.unregister(self._router_fd)
+                    router_polled = False
                 if self._logs in events:
                     self._receive_logs()
                 now = time.monotonic()
@@ -214,6 +234,32 @@ class ControlServer:
             self._error = err
         finally:
             self._close_sockets()
+
+    def read_replies(self, finished: Callable[[], bool], until: float) -> bool:
+        """Read and handle control messages on the calling thread until ``finished()`` or ``time.monotonic()`` reaches
+        ``until``: a caller waiting for replies takes them off the socket itself, without a hand-over from the
+        network thread. Every message is handled as the network thread would (other cameras' replies, heartbeats,
+        clock requests); ``finished`` is looked at after each batch and at least every :data:`READ_SLICE` seconds,
+        since other threads may finish what the caller waits for.
+
+        Returns:
+            False at once if another thread is reading (the caller then waits for it to deliver), else True.
+        """
+        if self._stop.is_set() or not self._reader.acquire(blocking=False):
+            return False
+        try:
+            poll = select.poll()
+            poll.register(self._router_fd, select.POLLIN)
+            while not finished() and not self._stop.is_set():
+                self._receive_control()
+                remaining = until - time.monotonic()
+                if finished() or remaining <= 0:
+                    break
+                poll.poll(max(1, int(min(remaining, READ_SLICE) * 1000)))
+        finally:
+            self._reader.release()
+            self._waker.wake()  # the network thread polls the ROUTER again (and reads what came since)
+        return True
 
     def _receive_control(self) -> None:
         while True:
@@ -335,7 +381,7 @@ class ControlServer:
             self._thread.join(timeout=5)
 
     def _close_sockets(self) -> None:
-        with self._router_lock:
+        with self._reader, self._router_lock:  # no caller reads or sends meanwhile
             self._sockets_closed = True
             for sock in (self._router, self._logs):
                 sock.close(0)

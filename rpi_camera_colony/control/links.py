@@ -3,8 +3,9 @@
 :class:`AgentLinks` keeps the commands awaiting replies, resolves them from replies, errors, undeliverable sends and
 agent exits, records hellos and heartbeats on each camera's
 :class:`~rpi_camera_colony.control.camera.CameraLink`, shows agents' log records under the
-camera's name, and lets the conductor wait for every hello. Its ``on_*`` methods run on the network thread (or a
-launcher's watcher thread; ``on_undeliverable`` on the thread that sent the command); the rest on the caller's.
+camera's name, and lets the conductor wait for every hello. Its ``on_*`` methods run on the thread that read the
+message: the network thread, or a caller waiting for replies, which reads them itself (``on_agent_exit`` on a
+launcher's watcher thread, ``on_undeliverable`` on the thread that sent the command); the rest on the caller's.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class AgentLinks:
         if self.server is None or (self.closing and command != "close"):
             status.set_error(CameraNotConnected(camera, "the conductor is not connected"))
             return status
+        status.reader = self.server.read_replies
         with self._pending_lock:
             self._pending[message["id"]] = (camera, status)
         self.server.send(camera, message)
@@ -119,7 +121,7 @@ class AgentLinks:
         with self._lock:
             return list(self._remote_logs.get(camera, ()))
 
-    # -- from the network thread ------------------------------------------------------------------------------
+    # -- from the thread that reads the messages ----------------------------------------------------------------
 
     def on_message(self, instance: str, message: dict[str, Any]) -> None:
         rc = self.controllers.get(instance)

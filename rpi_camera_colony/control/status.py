@@ -3,7 +3,11 @@
 As ophyd's ``StatusBase`` and ``concurrent.futures``: a command finishes when its reply (or a failure) arrives, or
 fails with :class:`~rpi_camera_colony.exc.AckTimeout` at its own deadline (the conductor's network thread expires
 it then); a caller's shorter ``wait(timeout)`` raises :class:`~rpi_camera_colony.exc.WaitTimeout` and leaves the
-command running. Callbacks run when the status finishes.
+command running. Callbacks run when the status finishes, on the thread that finished it.
+
+A caller that waits reads the replies itself when no other thread is reading them (the status's :attr:`reader`, the
+conductor's :meth:`~rpi_camera_colony.control.control_server.ControlServer.read_replies`): no hand-over from the
+network thread on the command path.
 """
 
 from __future__ import annotations
@@ -19,9 +23,22 @@ from rpi_camera_colony.protocol import Reply
 
 logger = logging.getLogger(__name__)
 
+#: ``reader(finished, until)``: reads replies on the calling thread until ``finished()`` or ``time.monotonic()``
+#: reaches ``until``; False at once if another thread is reading them.
+Reader = Callable[[Callable[[], bool], float], bool]
+
+
+def _wait(event: threading.Event, until: float, reader: Optional[Reader]) -> bool:
+    """Wait until ``event`` is set or ``time.monotonic()`` reaches ``until``, reading the replies on this thread when
+    no other thread reads them; whether the event is set."""
+    if reader is not None and reader(event.is_set, until):
+        return event.is_set()
+    return event.wait(max(0.0, until - time.monotonic()))
+
 
 class CommandStatus:
-    """The outcome of one command sent to one camera; set by the conductor's network thread."""
+    """The outcome of one command sent to one camera; set by the thread that reads its reply (the conductor's network
+    thread, or a caller waiting for it)."""
 
     def __init__(self, camera: str, command: str, request_id: str, timeout: float) -> None:
         self.camera = camera
@@ -36,6 +53,7 @@ class CommandStatus:
         self._reply: Optional[Reply] = None
         self._error: Optional[CameraError] = None
         self._callbacks: list[Callable[[CommandStatus], None]] = []
+        self.reader: Optional[Reader] = None  #: reads the replies on a waiting thread (set by the conductor)
 
     @property
     def done(self) -> bool:
@@ -114,7 +132,7 @@ class CommandStatus:
             event = self._event
         while event is not None:
             until = self.deadline if end is None else min(end, self.deadline)
-            if event.wait(max(0.0, until - time.monotonic())) or self.expire(time.monotonic()):
+            if _wait(event, until, self.reader) or self.expire(time.monotonic()):
                 break
             if end is not None and time.monotonic() >= end:
                 raise WaitTimeout(f"{self.camera}: '{self.command}' still running after {timeout:g} s of waiting")
@@ -203,7 +221,7 @@ class StatusGroup:
                     f"{timeout:g} s of waiting"
                 )
             until = min(s.deadline for s in pending)
-            self._changed.wait(max(0.0, (until if end is None else min(end, until)) - now))
+            _wait(self._changed, until if end is None else min(end, until), pending[0].reader)
 
     def wait(self, timeout: Optional[float] = None) -> dict[str, Reply]:
         """Wait until every camera replied (each up to its own deadline), at most ``timeout`` seconds overall.
