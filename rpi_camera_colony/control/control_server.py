@@ -94,6 +94,8 @@ class ControlServer:
         #: held by the thread that reads the ROUTER: the network thread, or a caller waiting for replies (reentrant:
         #: a callback run for a reply may wait for another command, and read for it)
         self._reader = threading.RLock()
+        self._leading = 0  #: how deep a caller is in read_replies (only the thread holding the reading changes it)
+        self._leader_waker = Waker()  #: wakes that caller, as _waker wakes the network thread
         self._sockets_closed = False
         self._stop = threading.Event()
         self._error: Optional[BaseException] = None
@@ -184,10 +186,12 @@ class ControlServer:
                     # ROUTER_MANDATORY: the agent is not connected (EHOSTUNREACH) or its queue is full (EAGAIN).
                     failure = err.strerror
                 # Any use of the socket may take the signal of a message that arrived meanwhile off its descriptor,
-                # which the network thread waits on: then that thread is woken to receive it.
+                # which the reading thread waits on: then that thread is woken to receive it.
                 arrived = message_waiting(self._router)
         if arrived:  # also after a failed send, which may have taken the signal all the same
-            self._waker.wake()
+            # A caller reading its replies has set _leading before it reads the socket until empty: if this send saw
+            # it unset, that reading comes after and finds the message; if set, the caller is woken.
+            (self._leader_waker if self._leading else self._waker).wake()
         if failure is None:
             return
         if request_id is None:
@@ -247,16 +251,21 @@ class ControlServer:
         """
         if self._stop.is_set() or not self._reader.acquire(blocking=False):
             return False
+        self._leading += 1
         try:
             poll = select.poll()
             poll.register(self._router_fd, select.POLLIN)
+            poll.register(self._leader_waker.fd, select.POLLIN)
             while not finished() and not self._stop.is_set():
                 self._receive_control()
                 remaining = until - time.monotonic()
                 if finished() or remaining <= 0:
                     break
-                poll.poll(max(1, int(min(remaining, READ_SLICE) * 1000)))
+                for fd, _ in poll.poll(max(1, int(min(remaining, READ_SLICE) * 1000))):
+                    if fd == self._leader_waker.fd:
+                        self._leader_waker.drain()
         finally:
+            self._leading -= 1
             self._reader.release()
             self._waker.wake()  # the network thread polls the ROUTER again (and reads what came since)
         return True
@@ -386,6 +395,7 @@ class ControlServer:
             for sock in (self._router, self._logs):
                 sock.close(0)
         self._waker.close()
+        self._leader_waker.close()
         if self._curve is not None:
             self._curve.stop()
         self._context.term()
