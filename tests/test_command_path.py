@@ -347,3 +347,44 @@ def test_a_callback_may_wait_for_another_command(bare_colony: tuple[Conductor, d
     first.wait(5)
     assert wait_for(lambda: len(nested) == 1, timeout=5)
     StatusGroup("ping", {name: link.ping() for name, link in conductor.controllers.items()}).wait(5)
+
+
+def test_a_reader_is_woken_when_a_send_on_another_thread_takes_its_signal(
+    echo_server: tuple[ControlServer, queue.Queue[tuple[str, str]], dict[str, threading.Event]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A send may take the descriptor's signal of a reply that came meanwhile; when a caller is reading its replies,
+    the sender must wake that caller (not the network thread, which stands aside). With the caller's own look-around
+    interval set to an hour, a lost wake-up would hold the reply until the caller's 5 s are over."""
+    from rpi_camera_colony.control import control_server
+
+    monkeypatch.setattr(control_server, "READ_SLICE", 3600.0)
+    server, handled, _ = echo_server
+    for _ in range(100):
+        assert _one_ping_read_by_a_waiting_caller(server, handled), "the reply was read only after 5 s of waiting"
+
+
+def _one_ping_read_by_a_waiting_caller(server: ControlServer, handled: queue.Queue[tuple[str, str]]) -> bool:
+    """Send a ping while a thread waits for its reply (reading replies itself whenever no other thread reads them)
+    and other sends, which fail, use the socket meanwhile; whether the reply came within the 5 s of waiting."""
+    replied = threading.Event()
+    until = time.monotonic() + 5
+
+    def finished() -> bool:
+        while not handled.empty():
+            if handled.get_nowait()[0] == "reply" and time.monotonic() < until:
+                replied.set()
+        return replied.is_set()
+
+    def read() -> None:
+        while not finished() and time.monotonic() < until:
+            if not server.read_replies(finished, until):  # the network thread was reading: look again
+                replied.wait(0.001)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    server.send("cam0", protocol.command("ping"))
+    while reader.is_alive() and not replied.is_set():
+        server.send("ghost", protocol.command("ping"))  # fails (no such peer), and uses the socket all the same
+    reader.join(10)
+    return replied.is_set()
