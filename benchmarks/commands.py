@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import zmq
 
@@ -120,6 +120,7 @@ def bare_echo(cameras: int, rounds: int, echo: str = ECHO) -> Measured:
         subprocess.Popen([sys.executable, "-c", echo, f"tcp://127.0.0.1:{port}", f"cam{i}"]) for i in range(cameras)
     ]
     samples: list[float] = []
+    measured: Optional[Measured] = None
     meter = CpuMeter([process.pid for process in echoes])
     try:
         for _ in range(cameras):
@@ -138,10 +139,15 @@ def bare_echo(cameras: int, rounds: int, echo: str = ECHO) -> Measured:
         for i in range(cameras):
             router.send_multipart([f"cam{i}".encode(), b"end"])
     finally:
-        for process in echoes:
-            process.wait(timeout=10)
+        for process in echoes:  # each ends on "end"; after a failure (or Ctrl-C) before that, by its pid
+            try:
+                process.wait(timeout=10 if measured is not None else 0)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         router.close()
         context.term()
+    assert measured is not None
     return measured
 
 
